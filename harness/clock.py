@@ -1,0 +1,244 @@
+"""The one clock every wait and timestamp in rackval goes through.
+
+Hardware runs use :class:`RealClock`. Simulated runs use :class:`VirtualClock`: simulated time
+advances only when every participating thread is waiting, and then jumps straight to the earliest
+wake-up, so a three-hour plan runs in seconds and the same seed gives the same records.
+`rackval sim` serves in real or scaled time with :class:`ScaledClock`.
+
+No module outside this one may call ``time.sleep`` or read wall time for the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
+
+
+class Clock(Protocol):
+    """What the harness and the simulators need from time."""
+
+    def now(self) -> float:
+        """Seconds since the clock started (monotonic)."""
+
+    def sleep(self, seconds: float) -> None:
+        """Wait; on a virtual clock this lets simulated time advance."""
+
+    def wall(self) -> datetime:
+        """Timezone-aware wall time for records (the virtual clock derives it from `now`)."""
+
+    @contextlib.contextmanager
+    def participant(self) -> Iterator[None]:
+        """Mark the calling thread as one whose waits gate simulated time."""
+
+    @contextlib.contextmanager
+    def idle(self) -> Iterator[None]:
+        """The calling participant is blocked on other participants (not on I/O)."""
+
+
+def wall_now() -> datetime:
+    """Real wall time: for record keeping outside a run (e.g. store timestamps of a listing)."""
+    return datetime.now(UTC)
+
+
+def monotonic() -> float:
+    """Real monotonic seconds: for measuring wall durations (benchmarks, watchdogs)."""
+    return time.monotonic()
+
+
+class RealClock:
+    """Real time. ``speed`` > 1 scales it (a `rackval sim --speed 10` station)."""
+
+    def __init__(self, speed: float = 1.0) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self.speed = speed
+        self._t0 = time.monotonic()
+        self._wall0 = datetime.now(UTC)
+
+    def now(self) -> float:
+        return (time.monotonic() - self._t0) * self.speed
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds / self.speed)
+
+    def wall(self) -> datetime:
+        return self._wall0 + timedelta(seconds=self.now())
+
+    @contextlib.contextmanager
+    def participant(self) -> Iterator[None]:
+        yield
+
+    @contextlib.contextmanager
+    def idle(self) -> Iterator[None]:
+        yield
+
+
+class VirtualClock:
+    """Discrete-event time shared by the harness threads of one simulated run.
+
+    Participating threads (the main thread, plus any registered with :meth:`participant`) gate
+    time: it advances only when each of them is inside :meth:`sleep` (or has stepped aside with
+    :meth:`idle`), and then jumps to the earliest wake-up. A thread blocked in socket I/O is not
+    sleeping, so a request in flight freezes simulated time; the simulators never participate.
+    """
+
+    def __init__(self, start_wall: datetime | None = None) -> None:
+        self._now = 0.0
+        self._cond = threading.Condition()
+        self._participants = 1  # the thread that builds the clock
+        self._sleepers: dict[int, float] = {}
+        self._idle = 0
+        self._wall0 = start_wall or datetime.now(UTC)
+        self._token = 0
+
+    def now(self) -> float:
+        with self._cond:
+            return self._now
+
+    def wall(self) -> datetime:
+        return self._wall0 + timedelta(seconds=self.now())
+
+    def sleep(self, seconds: float) -> None:
+        with self._cond:
+            self._token += 1
+            token = self._token
+            wake = self._now + max(0.0, seconds)
+            self._sleepers[token] = wake
+            try:
+                while self._now < wake:
+                    if len(self._sleepers) + self._idle >= self._participants:
+                        self._now = max(self._now, min(self._sleepers.values()))
+                        self._cond.notify_all()
+                        continue
+                    self._cond.wait(0.5)
+            finally:
+                del self._sleepers[token]
+                self._cond.notify_all()
+
+    def _advance_if_all_waiting(self) -> None:
+        if self._sleepers and len(self._sleepers) + self._idle >= self._participants:
+            self._now = max(self._now, min(self._sleepers.values()))
+            self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def participant(self) -> Iterator[None]:
+        with self._cond:
+            self._participants += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._participants -= 1
+                self._advance_if_all_waiting()
+
+    @contextlib.contextmanager
+    def idle(self) -> Iterator[None]:
+        with self._cond:
+            self._idle += 1
+            self._advance_if_all_waiting()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._idle -= 1
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A point in clock time; waits are written against deadlines, never bare sleeps."""
+
+    clock: Clock
+    at: float
+
+    @classmethod
+    def after(cls, clock: Clock, seconds: float) -> Deadline:
+        return cls(clock, clock.now() + seconds)
+
+    def remaining(self) -> float:
+        return max(0.0, self.at - self.clock.now())
+
+    def expired(self) -> bool:
+        return self.clock.now() >= self.at
+
+
+def wait_until(
+    clock: Clock,
+    predicate: Callable[[], T],
+    *,
+    timeout: float,
+    poll: float,
+) -> T | None:
+    """Poll ``predicate`` until it returns something truthy or the deadline passes.
+
+    Returns the truthy value, or ``None`` on timeout. The predicate may raise; exceptions
+    propagate (callers decide which errors mean "not yet").
+    """
+    deadline = Deadline.after(clock, timeout)
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if deadline.expired():
+            return None
+        clock.sleep(min(poll, max(deadline.remaining(), 1e-3)))
+
+
+def run_parallel(clock: Clock, jobs: list[Callable[[], T]], max_workers: int | None = None) -> list[T]:
+    """Run jobs on threads that participate in the clock; the caller steps aside while it waits.
+
+    Exceptions are re-raised (the first one, after every job has finished) so no thread is left
+    running against the rack.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not jobs:
+        return []
+
+    # Register participants before any job starts so an early sleeper cannot race time forward.
+    results: list[T] = []
+    with ThreadPoolExecutor(max_workers=max_workers or len(jobs)) as pool:
+        with _pre_registered(clock, len(jobs)) as release:
+            futures = [pool.submit(_released(release, job)) for job in jobs]
+            with clock.idle():
+                for f in futures:
+                    f.exception()
+        for f in futures:
+            results.append(f.result())
+    return results
+
+
+@contextlib.contextmanager
+def _pre_registered(clock: Clock, n: int) -> Iterator[Callable[[], contextlib.AbstractContextManager[None]]]:
+    """Hold ``n`` participant slots from now until each job takes one over."""
+    if not isinstance(clock, VirtualClock):
+        yield contextlib.nullcontext
+        return
+    with clock._cond:  # noqa: SLF001 - the clock's own helper
+        clock._participants += n
+
+    @contextlib.contextmanager
+    def take_over() -> Iterator[None]:
+        try:
+            yield
+        finally:
+            with clock._cond:
+                clock._participants -= 1
+                clock._advance_if_all_waiting()
+
+    yield take_over
+
+
+def _released(release: Callable[[], contextlib.AbstractContextManager[None]], job: Callable[[], T]) -> Callable[[], T]:
+    def run() -> T:
+        with release():
+            return job()
+
+    return run

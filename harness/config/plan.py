@@ -1,0 +1,144 @@
+"""Plan (ordered steps with parameters) and envelope (limits as data) files."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from harness.config.loader import load_model, read_yaml, to_plain, validate
+from harness.errors import ConfigError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Limit(Strict):
+    """One limit. ``min``/``max`` are inclusive; a limit needs at least one."""
+
+    min: float | None = None
+    max: float | None = None
+    unit: str = ""
+    source: str = Field(default="proposed", description="where the number comes from")
+
+    @model_validator(mode="after")
+    def _has_bound(self) -> Limit:
+        if self.min is None and self.max is None:
+            raise ValueError("a limit needs min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+
+class Envelope(Strict):
+    sku: str
+    version: str = "1"
+    limits: dict[str, Limit] = Field(min_length=1)
+
+
+class SafeState(Strict):
+    """Where every run leaves the rack, on success, failure, Ctrl-C or timeout."""
+
+    loads: Literal["off"] = "off"
+    hosts: Literal["on", "off", "unchanged"] = "off"
+    outlets: Literal["on", "off"] = "on"
+
+
+class StepBase(Strict):
+    """Fields every step kind has."""
+
+    kind: str
+    name: str = ""
+    timeout_s: float = Field(default=3600.0, gt=0, description="deadline for the whole step (simulated or real s)")
+
+    @property
+    def title(self) -> str:
+        return self.name or self.kind
+
+
+class Plan(Strict):
+    name: str
+    description: str = ""
+    profile: str | None = Field(default=None, description="the rack SKU the plan is written for")
+    envelope: str = Field(description="envelope file, relative to the plan")
+    safe_state: SafeState = SafeState()
+    stop_on_fail: bool = True
+    steps: list[Any] = Field(min_length=1)
+
+
+class LoadedPlan:
+    """A validated plan with its envelope, their paths and their hashes (recorded with each run)."""
+
+    def __init__(self, plan: Plan, steps: list[StepBase], envelope: Envelope, path: Path, envelope_path: Path) -> None:
+        self.plan, self.steps, self.envelope = plan, steps, envelope
+        self.path, self.envelope_path = path, envelope_path
+        self.plan_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+        self.envelope_sha256 = hashlib.sha256(envelope_path.read_bytes()).hexdigest()
+
+    @property
+    def name(self) -> str:
+        return self.plan.name
+
+
+def is_plan_file(path: Path) -> bool:
+    """Cheap test used by the pytest collector: a YAML mapping with a ``steps`` list."""
+    try:
+        node = read_yaml(path)
+    except ConfigError:
+        return path.parent.name == "test_plans"  # broken plans still get collected, to report them
+    return isinstance(node, dict) and "steps" in node
+
+
+def step_union() -> Any:
+    from harness.steps import STEP_KINDS
+
+    models = tuple(kind.Params for kind in STEP_KINDS.values())
+    return Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007
+
+
+def load_plan(path: Path) -> LoadedPlan:
+    path = Path(path)
+    node = read_yaml(path)
+    if node is None or not isinstance(node, dict):
+        raise ConfigError(str(path), 1, "", "expected a plan (a mapping with name, envelope and steps)")
+    plain = to_plain(node)
+    plan = validate(Plan, plain, name=str(path), node=node)
+    from pydantic import TypeAdapter
+
+    adapter = TypeAdapter(list[step_union()])  # type: ignore[misc]
+    try:
+        steps = adapter.validate_python(plain["steps"])
+    except Exception as exc:  # pydantic ValidationError: reuse the loader's message shaping
+        from pydantic import ValidationError
+
+        if not isinstance(exc, ValidationError):
+            raise
+        err = exc.errors(include_url=False)[0]
+        loc = ("steps", *err["loc"])
+        from harness.config.loader import _strip_union_tags, field_name, line_of
+
+        loc = _strip_union_tags(loc, plain)
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field (typo?)"
+        elif err["type"] == "union_tag_invalid":
+            from harness.steps import STEP_KINDS
+
+            msg = f"unknown step kind (known: {', '.join(STEP_KINDS)})"
+        elif err["type"] == "union_tag_not_found":
+            msg = "required field 'kind' is missing"
+        elif err["type"] == "missing":
+            msg = "required field is missing"
+        raise ConfigError(str(path), line_of(node, loc), field_name(loc), msg) from None
+    names = [s.title for s in steps]
+    dup = next((n for n in names if names.count(n) > 1), None)
+    if dup:
+        idx = len(names) - 1 - names[::-1].index(dup)
+        raise ConfigError(str(path), line_of(node, ("steps", idx)), f"steps[{idx}].name",
+                          f"step name {dup!r} is used twice; give each step a unique name")
+    env_path = (path.parent / plan.envelope).resolve()
+    envelope = load_model(Envelope, env_path)
+    return LoadedPlan(plan, steps, envelope, path, env_path)

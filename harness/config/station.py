@@ -1,0 +1,133 @@
+"""Station file: what is wired where at one test station (or in one simulated station)."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from harness.config.loader import load_model, read_yaml, to_plain
+from harness.errors import ConfigError
+
+BmcRole = Literal["compute_tray", "switch_tray", "rack_manager", "power_shelf", "cdu"]
+InstrumentRole = Literal["eload", "power_analyzer", "daq", "ac_source"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BmcEndpoint(Strict):
+    name: str = Field(min_length=1)
+    url: str = Field(pattern=r"^https?://[^/\s]+")
+    role: BmcRole = "compute_tray"
+    credentials: str = Field(min_length=1, description="name of a credential set")
+    ca_file: str | None = Field(default=None, description="CA bundle that signs the BMC's certificate")
+
+
+class PduEndpoint(Strict):
+    name: str = Field(min_length=1)
+    host: str = Field(min_length=1)
+    port: int = Field(default=161, ge=1, le=65535)
+    vendor: str = "apc_rpdu2"
+    snmp_version: Literal["2c", "3"] = "3"
+    credentials: str = Field(min_length=1)
+    outlets: dict[int, str] = Field(description="outlet number -> what it feeds, e.g. shelf1.psu1")
+
+    @field_validator("outlets")
+    @classmethod
+    def _outlets_positive(cls, v: dict[int, str]) -> dict[int, str]:
+        if any(k < 1 for k in v):
+            raise ValueError("outlet numbers start at 1")
+        return v
+
+
+class InstrumentEndpoint(Strict):
+    name: str = Field(min_length=1)
+    role: InstrumentRole
+    model: str = Field(min_length=1, description="driver dialect, e.g. chroma63600")
+    resource: str = Field(min_length=1, description="VISA resource string")
+    calibration_due: date | None = None
+    simulated: bool = False
+
+
+class Timeouts(Strict):
+    redfish_s: float = Field(default=10.0, gt=0)
+    snmp_s: float = Field(default=1.0, gt=0)
+    snmp_retries: int = Field(default=1, ge=0, le=5, description="GETs only; SETs are never retried")
+    visa_ms: int = Field(default=5000, gt=0)
+
+
+class Station(Strict):
+    station_id: str = Field(min_length=1)
+    profile: str = Field(min_length=1, description="rack profile (SKU) name or path")
+    simulated: bool = False
+    credentials_file: str | None = None
+    power_on_stagger_s: float = Field(default=1.0, ge=0)
+    bmcs: list[BmcEndpoint] = Field(min_length=1)
+    pdus: list[PduEndpoint] = Field(default_factory=list)
+    instruments: list[InstrumentEndpoint] = Field(default_factory=list)
+    timeouts: Timeouts = Timeouts()
+    base_dir: str = Field(default=".", exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _remember_dir(cls, data: object, info) -> object:  # type: ignore[no-untyped-def]
+        if isinstance(data, dict) and info.context and "base_dir" in info.context and "base_dir" not in data:
+            data = {**data, "base_dir": str(info.context["base_dir"])}
+        return data
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Station:
+        seen: set[str] = set()
+        for group in (self.bmcs, self.pdus, self.instruments):
+            for dev in group:
+                if dev.name in seen:
+                    raise ValueError(f"device name {dev.name!r} is used twice")
+                seen.add(dev.name)
+        return self
+
+    def path(self, rel: str) -> Path:
+        p = Path(rel)
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+
+class Credentials:
+    """Secrets for the devices, never part of any model that is recorded or printed.
+
+    Looked up in the environment first (``RACKVAL_CRED_<SET>_<FIELD>``, upper case), then in the
+    station's ``credentials_file``.
+    """
+
+    def __init__(self, station: Station) -> None:
+        self._file: dict[str, dict[str, str]] = {}
+        if station.credentials_file:
+            path = station.path(station.credentials_file)
+            node = read_yaml(path)
+            data = to_plain(node) or {}
+            if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+                raise ConfigError(str(path), 1, "", "expected: credential set name -> {field: value}")
+            self._file = {str(k): {str(f): str(x) for f, x in v.items()} for k, v in data.items()}
+
+    def get(self, cred_set: str, field: str) -> str:
+        env = os.environ.get(f"RACKVAL_CRED_{cred_set}_{field}".upper().replace("-", "_"))
+        if env is not None:
+            return env
+        try:
+            return self._file[cred_set][field]
+        except KeyError:
+            raise ConfigError("credentials", None, f"{cred_set}.{field}",
+                              "not in the environment nor in the station's credentials_file") from None
+
+    def values(self) -> list[str]:
+        """Every secret value known from the file (used to scrub outputs)."""
+        vals = [v for fields in self._file.values() for v in fields.values()]
+        vals += [v for k, v in os.environ.items() if k.startswith("RACKVAL_CRED_")]
+        return [v for v in vals if len(v) >= 4]
+
+
+def load_station(path: Path) -> Station:
+    return load_model(Station, path)

@@ -1,0 +1,69 @@
+"""Typed errors. Each carries what a technician needs to act: the file and line, or the device
+and the request that failed."""
+
+from __future__ import annotations
+
+
+class RackvalError(Exception):
+    """Base of every error rackval raises on purpose."""
+
+
+class ConfigError(RackvalError):
+    """A station, profile, plan or envelope file is wrong. ``str()`` is one line:
+    ``file:line: field: what is wrong``."""
+
+    def __init__(self, file: str, line: int | None, field: str, problem: str) -> None:
+        self.file, self.line, self.field, self.problem = file, line, field, problem
+        where = f"{file}:{line}" if line is not None else file
+        super().__init__(f"{where}: {field}: {problem}" if field else f"{where}: {problem}")
+
+
+class DriverError(RackvalError):
+    """A device did not do what was asked, or answered something unusable."""
+
+    def __init__(self, device: str, request: str, problem: str) -> None:
+        self.device, self.request, self.problem = device, request, problem
+        super().__init__(f"{device}: {request}: {problem}")
+
+
+class TransientDriverError(DriverError):
+    """The device may answer if asked again later (timeout, refused, 503)."""
+
+
+class RedfishError(DriverError):
+    """A Redfish request failed; ``extended_info`` holds the service's @Message.ExtendedInfo text."""
+
+    def __init__(self, device: str, request: str, problem: str, *, status: int | None = None,
+                 extended_info: list[str] | None = None) -> None:
+        self.status = status
+        self.extended_info = extended_info or []
+        detail = f" ({'; '.join(self.extended_info)})" if self.extended_info else ""
+        super().__init__(device, request, f"{problem}{detail}")
+
+
+class RedfishUnreachable(RedfishError, TransientDriverError):
+    """No HTTP answer (refused, reset, timed out) or 503 while the BMC boots."""
+
+
+class SnmpError(DriverError):
+    """An SNMP request failed or returned an unusable value."""
+
+
+class SnmpTimeout(SnmpError, TransientDriverError):
+    """No SNMP answer within the timeout."""
+
+
+class InstrumentError(DriverError):
+    """A VISA/SCPI instrument failed: I/O error or an entry in its error queue."""
+
+
+class PowerActionUncertain(DriverError):
+    """A power action was sent but its outcome could not be confirmed by reading back."""
+
+
+class SafetyError(RackvalError):
+    """The safe state could not be reached or verified."""
+
+
+class Refused(RackvalError):
+    """rackval refuses to act: an undeclared endpoint, a serial mismatch, an expired calibration."""
