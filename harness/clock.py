@@ -114,19 +114,28 @@ class VirtualClock:
             self._sleepers[token] = wake
             try:
                 while self._now < wake:
-                    if len(self._sleepers) + self._idle >= self._participants:
-                        self._now = max(self._now, min(self._sleepers.values()))
-                        self._cond.notify_all()
+                    if self._advance_if_all_waiting():
                         continue
                     self._cond.wait(0.5)
             finally:
                 del self._sleepers[token]
                 self._cond.notify_all()
 
-    def _advance_if_all_waiting(self) -> None:
-        if self._sleepers and len(self._sleepers) + self._idle >= self._participants:
-            self._now = max(self._now, min(self._sleepers.values()))
+    def _advance_if_all_waiting(self) -> bool:
+        """Jump to the earliest wake-up if every participant waits and none is already due.
+
+        A sleeper whose wake-up has come but who has not yet re-taken the lock still counts as
+        due: time must not move past it before it has run.
+        """
+        if not self._sleepers or len(self._sleepers) + self._idle < self._participants:
+            return False
+        earliest = min(self._sleepers.values())
+        if earliest <= self._now:
             self._cond.notify_all()
+            return False
+        self._now = earliest
+        self._cond.notify_all()
+        return True
 
     @contextlib.contextmanager
     def participant(self) -> Iterator[None]:

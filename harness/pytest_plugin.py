@@ -1,1 +1,167 @@
-"""pytest plugin (placeholder until the plan collector lands)."""
+"""pytest plugin: plan YAML files become test files, their steps become test items.
+
+``pytest test_plans/mini_smoke.yaml --sim --rack-serial SIM-1`` runs a plan on the simulated
+station; ``--station FILE`` runs it on hardware. The run session opens when the plan's first step
+is set up and its safe state runs in the plan's teardown: after the last step, on failure, on
+Ctrl-C (pytest tears down on KeyboardInterrupt) and on SIGTERM.
+
+Fixtures for harness tests: ``sim_station`` (a started SimStation on a VirtualClock).
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from harness.config.plan import LoadedPlan, is_plan_file, load_plan
+from harness.errors import ConfigError, RackvalError
+
+if TYPE_CHECKING:  # the run machinery loads only when a plan actually runs
+    from harness.runner import RunResult, RunSession
+
+COVERAGE_STEP = "envelope_coverage"  # the last item of every plan: no declared limit goes unmeasured
+RESULTS_KEY = pytest.StashKey[list["RunResult"]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("rackval", "rack validation")
+    group.addoption("--sim", action="store_true", help="run plans on an in-process simulated station")
+    group.addoption("--station", metavar="FILE", help="station file (hardware or a `rackval sim` station)")
+    group.addoption("--profile", metavar="SKU", help="rack profile of the simulated station (default: the plan's)")
+    group.addoption("--rack-serial", metavar="SN", default=None, help="serial number of the rack under test")
+    group.addoption("--seed", type=int, default=0, help="simulation seed")
+    group.addoption("--operator", default="", help="operator id recorded with the run")
+    group.addoption("--rackval-out", metavar="DIR", help="run directory (default runs/<run-id>)")
+    group.addoption("--store", metavar="URL", help="results store URL (default sqlite:///runs/results.db)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[RESULTS_KEY] = []
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.suffix in (".yaml", ".yml") and is_plan_file(file_path):
+        return PlanFile.from_parent(parent, path=file_path)
+    return None
+
+
+class PlanCollectError(Exception):
+    """A plan file that cannot be loaded: shown as its one-line file:line message."""
+
+
+class PlanFile(pytest.File):
+    session_run: "RunSession | None" = None
+    loaded: LoadedPlan | None = None
+
+    def collect(self) -> Iterator[pytest.Item]:
+        try:
+            self.loaded = load_plan(self.path)
+        except ConfigError as exc:
+            raise self.CollectError(str(exc)) from None
+        for i, step in enumerate(self.loaded.steps):
+            yield StepItem.from_parent(self, name=step.title, index=i)
+        yield StepItem.from_parent(self, name=COVERAGE_STEP, index=len(self.loaded.steps))
+
+    def setup(self) -> None:
+        config = self.config
+        if not (config.getoption("--sim") or config.getoption("--station")):
+            pytest.skip("no station: pass --sim or --station FILE to run plans")
+        from harness.runner import RunOptions, RunSession
+
+        out = config.getoption("--rackval-out")
+        options = RunOptions(
+            sim=bool(config.getoption("--sim")),
+            station_path=Path(config.getoption("--station")) if config.getoption("--station") else None,
+            profile=config.getoption("--profile"), seed=config.getoption("--seed"),
+            rack_serial=config.getoption("--rack-serial") or ("SIM-0001" if config.getoption("--sim") else ""),
+            operator=config.getoption("--operator"), out_dir=Path(out) if out else None,
+            store_url=config.getoption("--store"), command_line=shlex.join(sys.argv))
+        assert self.loaded is not None
+        self.session_run = RunSession(self.loaded, options)
+        try:
+            self.session_run.open()
+        except BaseException:
+            result = self.session_run.finish()
+            config.stash[RESULTS_KEY].append(result)
+            raise
+
+    def teardown(self) -> None:
+        if self.session_run is not None:
+            result = self.session_run.finish()
+            self.config.stash[RESULTS_KEY].append(result)
+            _add_junit_properties(self.config, self.session_run)
+            if result.safe_state is not None and not result.safe_state.ok:
+                raise SafeStateFailed("; ".join(f"{o.name}: {o.detail}" for o in result.safe_state.failures()))
+
+
+class SafeStateFailed(RackvalError):
+    """The rack could not be brought to (or shown to be in) the plan's safe state."""
+
+
+class StepFailed(Exception):
+    """A step's checks failed; the message names each failing measurement and component."""
+
+
+class StepError(Exception):
+    """A step could not complete (a driver error, a refused action, a timeout)."""
+
+
+class StepItem(pytest.Item):
+    def __init__(self, *, index: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.index = index
+
+    def runtest(self) -> None:
+        parent = self.parent
+        assert isinstance(parent, PlanFile) and parent.session_run is not None
+        rec = parent.session_run.run_step(self.index)
+        if rec.verdict == "SKIP":
+            pytest.skip(rec.message)
+        if rec.verdict == "ERROR":
+            raise StepError(rec.message)
+        if rec.verdict == "FAIL":
+            raise StepFailed("\n".join(m.describe() + (f" [{m.meta['message']}]" if m.meta.get("message") else "")
+                                       for m in rec.failures))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, (StepFailed, StepError)):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"{self.path.name}::{self.name}"
+
+
+def _add_junit_properties(config: pytest.Config, run: "RunSession") -> None:
+    from _pytest.junitxml import xml_key
+
+    xml = config.stash.get(xml_key, None)
+    if xml is None or run.recorder is None:
+        return
+    info = run.recorder.info
+    for name, value in (("run_id", info.run_id), ("rack_serial", info.rack_serial), ("station_id", info.station_id),
+                        ("plan", info.plan_name), ("plan_sha256", info.plan_sha256),
+                        ("envelope_sha256", info.envelope_sha256), ("harness_version", info.harness_version),
+                        ("git_sha", info.git_sha), ("operator", info.operator),
+                        ("verdict", run.result.verdict if run.result else "")):
+        xml.add_global_property(name, value)
+
+
+@pytest.fixture
+def sim_station() -> Iterator[Any]:
+    """A started simulated `mini` station on a VirtualClock (stopped afterwards)."""
+    from harness.clock import VirtualClock
+    from harness.config.profile import load_profile
+    from harness.sim.station import SimStation
+
+    station = SimStation(load_profile("mini"), clock=VirtualClock(), seed=1)
+    station.start()
+    try:
+        yield station
+    finally:
+        station.stop()

@@ -91,20 +91,31 @@ def to_plain(node: Any) -> Any:
     return node
 
 
+MESSAGES = {
+    "extra_forbidden": "unknown field (typo?)",
+    "missing": "required field is missing",
+    "union_tag_not_found": "required field 'kind' is missing",
+}
+
+
+def config_error(exc: ValidationError, *, name: str, data: Any, node: Any, prefix: tuple[Any, ...] = (),
+                 tag_names: list[str] | None = None) -> ConfigError:
+    """The first pydantic error as a ConfigError pointing at its line in the YAML source."""
+    err = exc.errors(include_url=False)[0]
+    path = prefix + tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    path = _strip_union_tags(path, data)
+    msg = MESSAGES.get(err["type"], err["msg"])
+    if err["type"] == "union_tag_invalid" and tag_names:
+        msg = f"unknown kind (known: {', '.join(tag_names)})"
+    return ConfigError(name, line_of(node, path) if node is not None else None, field_name(path), msg)
+
+
 def validate(model: type[M], data: Any, *, name: str, node: Any = None, context: dict[str, Any] | None = None) -> M:
     """Validate plain ``data`` against ``model``; the first error becomes a ConfigError."""
     try:
         return model.model_validate(data, context=context)
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        path = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        path = _strip_union_tags(path, data)
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field (typo?)"
-        elif err["type"] == "missing":
-            msg = "required field is missing"
-        raise ConfigError(name, line_of(node, path) if node is not None else None, field_name(path), msg) from None
+        raise config_error(exc, name=name, data=data, node=node) from None
 
 
 def _strip_union_tags(path: tuple[Any, ...], data: Any) -> tuple[Any, ...]:

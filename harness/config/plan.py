@@ -6,9 +6,9 @@ import hashlib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from harness.config.loader import load_model, read_yaml, to_plain, validate
+from harness.config.loader import config_error, line_of, load_model, read_yaml, to_plain, validate
 from harness.errors import ConfigError
 
 
@@ -100,39 +100,20 @@ def step_union() -> Any:
 
 
 def load_plan(path: Path) -> LoadedPlan:
+    """Load and validate a plan and the envelope it names; errors point at file:line:field."""
+    from harness.steps import STEP_KINDS
+
     path = Path(path)
     node = read_yaml(path)
     if node is None or not isinstance(node, dict):
         raise ConfigError(str(path), 1, "", "expected a plan (a mapping with name, envelope and steps)")
     plain = to_plain(node)
     plan = validate(Plan, plain, name=str(path), node=node)
-    from pydantic import TypeAdapter
-
-    adapter = TypeAdapter(list[step_union()])  # type: ignore[misc]
     try:
-        steps = adapter.validate_python(plain["steps"])
-    except Exception as exc:  # pydantic ValidationError: reuse the loader's message shaping
-        from pydantic import ValidationError
-
-        if not isinstance(exc, ValidationError):
-            raise
-        err = exc.errors(include_url=False)[0]
-        loc = ("steps", *err["loc"])
-        from harness.config.loader import _strip_union_tags, field_name, line_of
-
-        loc = _strip_union_tags(loc, plain)
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field (typo?)"
-        elif err["type"] == "union_tag_invalid":
-            from harness.steps import STEP_KINDS
-
-            msg = f"unknown step kind (known: {', '.join(STEP_KINDS)})"
-        elif err["type"] == "union_tag_not_found":
-            msg = "required field 'kind' is missing"
-        elif err["type"] == "missing":
-            msg = "required field is missing"
-        raise ConfigError(str(path), line_of(node, loc), field_name(loc), msg) from None
+        steps = TypeAdapter(list[step_union()]).validate_python(plain["steps"])  # type: ignore[misc]
+    except ValidationError as exc:
+        raise config_error(exc, name=str(path), data=plain, node=node, prefix=("steps",),
+                           tag_names=list(STEP_KINDS)) from None
     names = [s.title for s in steps]
     dup = next((n for n in names if names.count(n) > 1), None)
     if dup:

@@ -65,6 +65,7 @@ class Station(Strict):
     station_id: str = Field(min_length=1)
     profile: str = Field(min_length=1, description="rack profile (SKU) name or path")
     simulated: bool = False
+    speed: float = Field(default=1.0, gt=0, description="a simulated station's time scale (rackval sim --speed)")
     credentials_file: str | None = None
     power_on_stagger_s: float = Field(default=1.0, ge=0)
     bmcs: list[BmcEndpoint] = Field(min_length=1)
@@ -79,6 +80,12 @@ class Station(Strict):
         if isinstance(data, dict) and info.context and "base_dir" in info.context and "base_dir" not in data:
             data = {**data, "base_dir": str(info.context["base_dir"])}
         return data
+
+    @model_validator(mode="after")
+    def _speed_only_simulated(self) -> Station:
+        if self.speed != 1.0 and not self.simulated:
+            raise ValueError("speed applies to simulated stations only")
+        return self
 
     @model_validator(mode="after")
     def _unique_names(self) -> Station:
@@ -102,9 +109,9 @@ class Credentials:
     station's ``credentials_file``.
     """
 
-    def __init__(self, station: Station) -> None:
-        self._file: dict[str, dict[str, str]] = {}
-        if station.credentials_file:
+    def __init__(self, station: Station, mapping: dict[str, dict[str, str]] | None = None) -> None:
+        self._file: dict[str, dict[str, str]] = {k: dict(v) for k, v in (mapping or {}).items()}
+        if station.credentials_file and mapping is None:
             path = station.path(station.credentials_file)
             node = read_yaml(path)
             data = to_plain(node) or {}

@@ -1,0 +1,156 @@
+"""A synchronous facade over pysnmp 7's asyncio-only API.
+
+pysnmp 7 has no sync API, and an ``SnmpEngine`` belongs to the event loop it was first used on
+(reusing it on a second loop hangs forever: lextudio/pysnmp#237). So one :class:`SnmpLoop` owns one
+event-loop thread and one engine for its whole life; callers on any thread submit coroutines with
+:meth:`SnmpLoop.run`. The engine caches v3 keys and discovered engine IDs, so sharing one is also
+the fast path. :func:`shared_loop` hands out a process-wide instance, created lazily under a lock
+and closed at interpreter exit.
+
+A caller blocked in :meth:`run` is doing I/O, not sleeping: on a :class:`~harness.clock.VirtualClock`
+simulated time stays frozen while a request is in flight, as the clock's contract says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
+
+T = TypeVar("T")
+
+
+class SnmpLoopClosed(RuntimeError):
+    """The loop was closed; no more requests can run on it."""
+
+
+class SnmpLoop:
+    """One asyncio loop thread owning one ``SnmpEngine``."""
+
+    def __init__(self, name: str = "rackval-snmp") -> None:
+        self._loop = asyncio.new_event_loop()
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self._engine: SnmpEngine | None = None
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, args=(ready,), name=name, daemon=True)
+        self._thread.start()
+        ready.wait()
+        # Build the engine on its own loop so everything it creates binds to that loop.
+        self._engine = self._submit(self._make_engine(), timeout=10.0)
+
+    @staticmethod
+    async def _make_engine() -> SnmpEngine:
+        return SnmpEngine()
+
+    def _serve(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.call_soon(ready.set)
+        try:
+            self._loop.run_forever()
+        finally:
+            self._drain()
+
+    def _drain(self) -> None:
+        """Cancel what is left, let it finish, close the loop (no 'Task was destroyed' warnings)."""
+        loop = self._loop
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(asyncio.sleep(0))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+    @property
+    def engine(self) -> SnmpEngine:
+        if self._engine is None:
+            raise SnmpLoopClosed("SNMP engine is not running")
+        return self._engine
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def run(self, make: Callable[[SnmpEngine], Awaitable[T]], timeout: float) -> T:
+        """Run ``make(engine)`` on the loop and wait for it at most ``timeout`` wall seconds.
+
+        The wall timeout is a backstop: pysnmp's own timeout/retries should fire first. Raises
+        ``TimeoutError`` (the coroutine is cancelled) or whatever the coroutine raised.
+        """
+        engine = self.engine
+
+        async def call() -> T:
+            return await make(engine)
+
+        return self._submit(call(), timeout)
+
+    def _submit(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        if threading.current_thread() is self._thread:
+            coro.close()
+            raise RuntimeError("SnmpLoop.run called from its own loop thread (would deadlock)")
+        if self._closed or self._loop.is_closed():
+            coro.close()
+            raise SnmpLoopClosed("SNMP loop is closed")
+        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return fut.result(timeout)
+        except concurrent.futures.TimeoutError:
+            fut.cancel()
+            raise TimeoutError(f"no result within {timeout:.1f} s") from None
+        except concurrent.futures.CancelledError:
+            raise SnmpLoopClosed("SNMP loop closed while a request was in flight") from None
+
+    def close(self) -> None:
+        """Close the engine's transports on its loop, stop the loop, join the thread. Idempotent."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        if self._thread.is_alive() and not self._loop.is_closed():
+            def shutdown() -> None:
+                if self._engine is not None:
+                    self._engine.close_dispatcher()
+                self._loop.stop()
+
+            self._loop.call_soon_threadsafe(shutdown)
+            if threading.current_thread() is not self._thread:
+                self._thread.join(timeout=10.0)
+        self._engine = None
+
+    def __enter__(self) -> SnmpLoop:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_shared: SnmpLoop | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_loop() -> SnmpLoop:
+    """The process-wide SNMP loop (created on first use, replaced if it was closed)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None or _shared.closed:
+            _shared = SnmpLoop()
+        return _shared
+
+
+def close_shared_loop() -> None:
+    """Close the process-wide loop (also runs at interpreter exit)."""
+    global _shared
+    with _shared_lock:
+        loop, _shared = _shared, None
+    if loop is not None:
+        loop.close()
+
+
+atexit.register(close_shared_loop)

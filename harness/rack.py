@@ -1,0 +1,336 @@
+"""Rack: one object for the whole rack under test, built from the station file and the profile.
+
+It owns one driver per declared endpoint (a Redfish client per BMC, an SNMP client per PDU, a SCPI
+link per instrument), refuses to act on anything the station file does not declare, runs rack-wide
+reads concurrently, and registers every way the rack can be energized or loaded with the safety
+registry so :meth:`Rack.safe_state` can undo it and prove it by reading back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import TypeVar
+
+from harness.clock import Clock, Deadline, run_parallel
+from harness.config.plan import SafeState
+from harness.config.profile import Profile
+from harness.config.station import Credentials, InstrumentEndpoint, PduEndpoint, Station
+from harness.drivers.redfish.client import BmcClient, SensorReading
+from harness.drivers.snmp.pdu import Pdu, SnmpCredentials
+from harness.drivers.visa.eload import ElectronicLoad
+from harness.drivers.visa.link import ScpiLink
+from harness.drivers.visa.power_analyzer import PowerAnalyzer
+from harness.errors import PowerActionUncertain, Refused, TransientDriverError
+from harness.safety import SafeAction, SafetyRegistry, SafeStateReport
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_PARALLEL = 16
+
+
+@dataclass(frozen=True)
+class Outlet:
+    """A declared PDU outlet and what it feeds (e.g. shelf1.psu3)."""
+
+    pdu: str
+    number: int
+    feeds: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.pdu}/outlet{self.number}"
+
+
+@dataclass(frozen=True)
+class DeviceIdentity:
+    """What traceability records for one device."""
+
+    name: str
+    kind: str
+    model: str = ""
+    serial: str = ""
+    firmware: str = ""
+    manufacturer: str = ""
+    part_number: str = ""
+    calibration_due: str = ""
+    uri: str = ""
+
+
+class Rack:
+    def __init__(self, station: Station, profile: Profile, credentials: Credentials, clock: Clock,
+                 *, policy: SafeState | None = None) -> None:
+        self.station, self.profile, self.clock = station, profile, clock
+        self.policy = policy or SafeState()
+        self.bmcs: dict[str, BmcClient] = {}
+        self.roles: dict[str, str] = {}
+        for ep in station.bmcs:
+            self.bmcs[ep.name] = BmcClient(
+                ep.name, ep.url, credentials.get(ep.credentials, "username"),
+                credentials.get(ep.credentials, "password"), timeout_s=station.timeouts.redfish_s,
+                ca_file=str(station.path(ep.ca_file)) if ep.ca_file else None, clock=clock)
+            self.roles[ep.name] = ep.role
+        self.pdus: dict[str, Pdu] = {ep.name: self._make_pdu(ep, credentials) for ep in station.pdus}
+        self.outlets = [Outlet(ep.name, n, feeds) for ep in station.pdus for n, feeds in sorted(ep.outlets.items())]
+        self._links: list[ScpiLink] = []
+        self.eload: ElectronicLoad | None = None
+        self.analyzer: PowerAnalyzer | None = None
+        self.instruments: dict[str, InstrumentEndpoint] = {i.name: i for i in station.instruments}
+        self.analyzer_measures = next((s.measures for s in profile.instruments.values()
+                                       if s.role == "power_analyzer" and s.measures), None)
+        self.safety = SafetyRegistry()
+        self._register_safe_actions()
+
+    # ------------------------------------------------------------------ construction
+    def _make_pdu(self, ep: PduEndpoint, credentials: Credentials) -> Pdu:
+        if ep.snmp_version == "2c":
+            creds = SnmpCredentials(version="2c", community=credentials.get(ep.credentials, "community"))
+        else:
+            creds = SnmpCredentials(
+                version="3", user=credentials.get(ep.credentials, "user"),
+                auth_key=credentials.get(ep.credentials, "auth_key"),
+                priv_key=credentials.get(ep.credentials, "priv_key"),
+                auth_protocol=credentials.get(ep.credentials, "auth_protocol"),
+                priv_protocol=credentials.get(ep.credentials, "priv_protocol"))
+        return Pdu(ep.name, ep.host, ep.port, vendor=ep.vendor, credentials=creds,
+                   timeout_s=self.station.timeouts.snmp_s, retries=self.station.timeouts.snmp_retries,
+                   clock=self.clock)
+
+    def check_calibration(self, today: date) -> None:
+        """An expired calibration stops a hardware run before it starts (simulated ones are exempt)."""
+        for inst in self.station.instruments:
+            if inst.simulated or self.station.simulated:
+                continue
+            if inst.calibration_due is None:
+                raise Refused(f"instrument {inst.name}: no calibration_due date in the station file")
+            if inst.calibration_due < today:
+                raise Refused(f"instrument {inst.name}: calibration expired on {inst.calibration_due}")
+
+    def connect(self) -> None:
+        """Open the instrument links (the BMCs log in on first use, they may still be booting)."""
+        max_a = next((s.max_current_a for s in self.profile.instruments.values()
+                      if s.role == "eload" and s.max_current_a), None)
+        for inst in self.station.instruments:
+            link = ScpiLink(inst.name, inst.resource, timeout_ms=self.station.timeouts.visa_ms)
+            link.open()
+            self._links.append(link)
+            if inst.role == "eload" and self.eload is None:
+                self.eload = ElectronicLoad(link, dialect=inst.model, max_current_a=max_a or 1000.0)
+            elif inst.role == "power_analyzer" and self.analyzer is None:
+                self.analyzer = PowerAnalyzer(link, dialect=inst.model)
+                self.analyzer.configure()
+
+    def close(self) -> None:
+        for client in self.bmcs.values():
+            client.logout()
+        for pdu in self.pdus.values():
+            pdu.close()
+        for link in self._links:
+            link.close()
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def trays(self) -> list[str]:
+        return [n for n, r in self.roles.items() if r in ("compute_tray", "switch_tray")]
+
+    def parallel(self, fn: Callable[[str], T], names: list[str]) -> dict[str, T]:
+        """Run ``fn(name)`` for every name concurrently (one thread per BMC client, capped)."""
+        jobs = [lambda n=n: fn(n) for n in names]
+        return dict(zip(names, run_parallel(self.clock, jobs, max_workers=min(MAX_PARALLEL, len(names) or 1)),
+                        strict=True))
+
+    def _declared_outlet(self, pdu: str, number: int) -> Outlet:
+        for outlet in self.outlets:
+            if outlet.pdu == pdu and outlet.number == number:
+                return outlet
+        raise Refused(f"{pdu} outlet {number} is not declared in the station file; refusing to switch it")
+
+    def _declared_bmc(self, name: str) -> BmcClient:
+        if name not in self.bmcs:
+            raise Refused(f"BMC {name!r} is not declared in the station file; refusing to act on it")
+        return self.bmcs[name]
+
+    # ------------------------------------------------------------------ AC power (PDU outlets)
+    def set_outlet(self, pdu: str, number: int, on: bool) -> None:
+        self._declared_outlet(pdu, number)
+        self.pdus[pdu].set_outlet(number, on)
+
+    def outlets_state(self) -> dict[Outlet, bool]:
+        out: dict[Outlet, bool] = {}
+        for name, pdu in self.pdus.items():
+            mine = [o for o in self.outlets if o.pdu == name]
+            states = pdu.outlets_state([o.number for o in mine])
+            out.update({o: states[o.number] for o in mine})
+        return out
+
+    def feeds_off(self) -> None:
+        """Every declared feed off, each confirmed by reading back."""
+        for outlet in self.outlets:
+            self.pdus[outlet.pdu].set_outlet(outlet.number, False)
+
+    def feeds_on(self, stagger_s: float | None = None) -> None:
+        """Sequenced power-on: one outlet at a time with the station's stagger (limits inrush)."""
+        stagger = self.station.power_on_stagger_s if stagger_s is None else stagger_s
+        for i, outlet in enumerate(self.outlets):
+            if i and stagger:
+                self.clock.sleep(stagger)
+            self.pdus[outlet.pdu].set_outlet(outlet.number, True)
+
+    # ------------------------------------------------------------------ BMCs and hosts
+    def bmcs_up(self, names: list[str] | None = None) -> dict[str, bool]:
+        return self.parallel(lambda n: self.bmcs[n].is_up(), names or list(self.bmcs))
+
+    def wait_bmcs_up(self, since: float, timeout_s: float, poll_s: float,
+                     names: list[str] | None = None) -> dict[str, float | None]:
+        """Seconds from ``since`` until each BMC answered (None if it never did before the deadline)."""
+        pending = list(names or self.bmcs)
+        result: dict[str, float | None] = {}
+        deadline = Deadline.after(self.clock, timeout_s)
+        while pending:
+            up = self.bmcs_up(pending)
+            now = self.clock.now()
+            for name, ok in up.items():
+                if ok:
+                    result[name] = now - since
+            pending = [n for n in pending if n not in result]
+            if not pending or deadline.expired():
+                break
+            self.clock.sleep(min(poll_s, max(deadline.remaining(), 0.001)))
+        result.update({n: None for n in pending})
+        return result
+
+    def power_states(self, names: list[str] | None = None) -> dict[str, str]:
+        """Host PowerState per tray; 'Unreachable' when the BMC does not answer."""
+        def read(name: str) -> str:
+            try:
+                return self.bmcs[name].power_state()
+            except TransientDriverError:
+                return "Unreachable"
+        return self.parallel(read, names or self.trays)
+
+    def wait_hosts(self, target: str, since: float, timeout_s: float, poll_s: float,
+                   names: list[str] | None = None) -> dict[str, float | None]:
+        """Seconds from ``since`` until each host reports ``target`` (None if not by the deadline)."""
+        pending = list(names or self.trays)
+        result: dict[str, float | None] = {}
+        deadline = Deadline.after(self.clock, timeout_s)
+        while pending:
+            states = self.power_states(pending)
+            now = self.clock.now()
+            result.update({n: now - since for n, s in states.items() if s == target})
+            pending = [n for n in pending if n not in result]
+            if not pending or deadline.expired():
+                break
+            self.clock.sleep(min(poll_s, max(deadline.remaining(), 0.001)))
+        result.update({n: None for n in pending})
+        return result
+
+    def reset(self, tray: str, reset_type: str) -> bool:
+        """Send one Reset. Returns False when the outcome is uncertain (the caller reads back)."""
+        client = self._declared_bmc(tray)
+        try:
+            client.reset(reset_type)
+            return True
+        except PowerActionUncertain as exc:
+            log.warning("%s: reset %s uncertain (%s); reading back, not re-sending", tray, reset_type, exc)
+            return False
+
+    # ------------------------------------------------------------------ telemetry reads
+    def tray_powers_w(self) -> dict[str, float]:
+        return self.parallel(lambda n: self.bmcs[n].power_watts(), self.trays)
+
+    def tray_sensors(self) -> dict[str, list[SensorReading]]:
+        return self.parallel(lambda n: self.bmcs[n].sensors(), self.trays)
+
+    def outlet_powers_w(self) -> dict[Outlet, float]:
+        out: dict[Outlet, float] = {}
+        for name, pdu in self.pdus.items():
+            mine = [o for o in self.outlets if o.pdu == name]
+            watts = pdu.outlets_power_w([o.number for o in mine])
+            out.update({o: watts[o.number] for o in mine})
+        return out
+
+    # ------------------------------------------------------------------ identity
+    def identities(self) -> list[DeviceIdentity]:
+        out: list[DeviceIdentity] = []
+        ids = self.parallel(lambda n: self.bmcs[n].identity(), list(self.bmcs))
+        for name, ident in ids.items():
+            out.append(DeviceIdentity(name, self.roles[name], ident.get("model", ""), ident.get("serial_number", ""),
+                                      ident.get("firmware_version", ""), ident.get("manufacturer", ""),
+                                      ident.get("part_number", ""), uri=ident.get("chassis_uri", "")))
+        for name, pdu in self.pdus.items():
+            ident = pdu.identity()
+            out.append(DeviceIdentity(name, "pdu", ident.get("model", ""), ident.get("serial", ""),
+                                      ident.get("firmware", "")))
+        for link in self._links:
+            inst = self.instruments[link.name]
+            parts = [p.strip() for p in (link.idn or "").split(",")] + ["", "", "", ""]
+            out.append(DeviceIdentity(link.name, inst.role, parts[1], parts[2], parts[3], parts[0],
+                                      calibration_due=str(inst.calibration_due or ("simulated" if inst.simulated
+                                                                                   else ""))))
+        return out
+
+    # ------------------------------------------------------------------ safe state
+    def _register_safe_actions(self) -> None:
+        policy = self.policy
+        self.safety.register(SafeAction("loads off", self._loads_off, self._loads_readback, order=0))
+        if policy.outlets == "on":
+            self.safety.register(SafeAction("outlets on", lambda: self._outlets_to(True),
+                                            lambda: self._outlets_readback(True), order=1))
+        if policy.hosts != "unchanged" and policy.outlets == "on":
+            target = "On" if policy.hosts == "on" else "Off"
+            self.safety.register(SafeAction(f"hosts {target}", lambda: self._hosts_to(target),
+                                            lambda: self._hosts_readback(target), order=2))
+        if policy.outlets == "off":
+            self.safety.register(SafeAction("outlets off", lambda: self._outlets_to(False),
+                                            lambda: self._outlets_readback(False), order=3))
+
+    def _loads_off(self) -> None:
+        if self.eload is not None:
+            self.eload.input_off()
+
+    def _loads_readback(self) -> str | None:
+        if self.eload is None:
+            return None
+        if self.eload.input_enabled:
+            return "electronic load input still on"
+        _, amps, _ = self.eload.measure()
+        return None if amps < 0.5 else f"electronic load still draws {amps:.2f} A"
+
+    def _outlets_to(self, on: bool) -> None:
+        states = self.outlets_state()
+        for outlet, state in states.items():
+            if state != on:  # only what differs: never re-send a power action blindly
+                self.pdus[outlet.pdu].set_outlet(outlet.number, on)
+
+    def _outlets_readback(self, on: bool) -> str | None:
+        wrong = [o.label for o, s in self.outlets_state().items() if s != on]
+        return f"{', '.join(wrong)} not {'on' if on else 'off'}" if wrong else None
+
+    def _hosts_to(self, target: str, timeout_s: float = 600.0) -> None:
+        since = self.clock.now()
+        down = [n for n, up in self.bmcs_up(self.trays).items() if not up]
+        if down:  # after an AC cycle the BMCs may still be booting: wait for them first
+            self.wait_bmcs_up(since, timeout_s, 5.0, names=down)
+        states = self.power_states()
+        settling = ("PoweringOn",) if target == "On" else ("PoweringOff",)
+        todo = [n for n, s in states.items() if s not in (target, "Unreachable") and s not in settling]
+        if target == "Off":
+            todo += [n for n, s in states.items() if s == "PoweringOn"]
+        for name in todo:
+            self.reset(name, "On" if target == "On" else "ForceOff")
+        self.wait_hosts(target, since, timeout_s, 2.0)
+
+    def _hosts_readback(self, target: str) -> str | None:
+        wrong = {n: s for n, s in self.power_states().items() if s != target}
+        return ", ".join(f"{n} is {s}" for n, s in sorted(wrong.items())) or None
+
+    def safe_state(self) -> SafeStateReport:
+        """Run every registered safe action and its readback; never raises."""
+        report = self.safety.run()
+        for o in report.outcomes:
+            (log.info if o.ok else log.error)("safe state: %s: %s", o.name, o.detail)
+        return report

@@ -1,0 +1,100 @@
+"""SimStation: every simulator of one simulated rack on 127.0.0.1, all reading one RackTwin.
+
+Used in-process by ``rackval run --sim`` (on a VirtualClock) and as a separate process by
+``rackval sim`` (real or scaled time), which writes a station file pointing at the endpoints.
+Credentials are made fresh for every station and written only to a 0600 secrets file.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+from harness.clock import Clock
+from harness.config.profile import Profile
+from harness.config.station import (BmcEndpoint, Credentials, InstrumentEndpoint, PduEndpoint, Station,
+                                    Timeouts)
+from harness.sim.redfish_server import RedfishFleet
+from harness.sim.scpi_server import ScpiServer
+from harness.sim.snmp_agent import PduAgent
+from harness.sim.twin import RackTwin
+
+
+class SimStation:
+    def __init__(self, profile: Profile, *, clock: Clock, seed: int = 0, rack_serial: str = "SIM-0001",
+                 host: str = "127.0.0.1") -> None:
+        self.profile, self.clock, self.host = profile, clock, host
+        self.twin = RackTwin(profile, clock, seed=seed, serial=rack_serial)
+        self.twin.start_powered()
+        self.secrets = {
+            "bmc": {"username": "rackval", "password": secrets.token_urlsafe(12)},
+            "pdu": {"community": "rw-" + secrets.token_hex(6)},
+        }
+        self.fleet: RedfishFleet | None = None
+        self.agents: list[PduAgent] = []
+        self.instruments: list[tuple[str, ScpiServer]] = []
+        self.station: Station | None = None
+
+    def start(self) -> Station:
+        bmc = self.secrets["bmc"]
+        self.fleet = RedfishFleet(self.twin, username=bmc["username"], password=bmc["password"], host=self.host)
+        urls = self.fleet.start()
+        bmcs = [BmcEndpoint(name=name, url=url, credentials="bmc",
+                            role="compute_tray" if self.twin.trays[name].spec.kind == "compute" else "switch_tray")
+                for name, url in urls.items()]
+        pdus = []
+        for spec in self.profile.pdus:
+            agent = PduAgent(self.twin, spec.name, vendor=spec.vendor, host=self.host,
+                             community_ro="ro-" + secrets.token_hex(4), community_rw=self.secrets["pdu"]["community"])
+            port = agent.start()
+            self.agents.append(agent)
+            pdus.append(PduEndpoint(name=spec.name, host=self.host, port=port, vendor=spec.vendor, snmp_version="2c",
+                                    credentials="pdu", outlets=dict(spec.feeds)))
+        instruments = []
+        for name, spec in self.profile.instruments.items():
+            server = ScpiServer(self.twin, role=spec.role, model=spec.model, measures=spec.measures, host=self.host,
+                                serial=self.twin.serial_of(name))
+            resource = server.start()
+            self.instruments.append((name, server))
+            instruments.append(InstrumentEndpoint(name=name, role=spec.role, model=spec.model, resource=resource,
+                                                  simulated=True))
+        speed = getattr(self.clock, "speed", 1.0)
+        self.station = Station(station_id=f"sim-{self.profile.sku}", profile=self.profile.sku, simulated=True,
+                               speed=speed,
+                               bmcs=bmcs, pdus=pdus, instruments=instruments, power_on_stagger_s=1.0,
+                               timeouts=Timeouts(redfish_s=5.0, snmp_s=1.0, snmp_retries=1, visa_ms=3000))
+        return self.station
+
+    def credentials(self) -> Credentials:
+        assert self.station is not None, "start() first"
+        return Credentials(self.station, self.secrets)
+
+    def secret_values(self) -> list[str]:
+        return [v for fields in self.secrets.values() for v in fields.values() if len(v) >= 8]
+
+    def write_station_file(self, path: Path) -> Path:
+        """Write the station file and, beside it, its 0600 secrets file; returns the secrets path."""
+        assert self.station is not None, "start() first"
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        secrets_path = path.with_name(path.stem + ".secrets.yaml")
+        fd = os.open(secrets_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            YAML().dump(self.secrets, fh)
+        data = self.station.model_dump(mode="json", exclude={"base_dir"})
+        data["credentials_file"] = secrets_path.name
+        with path.open("w", encoding="utf-8") as fh:
+            fh.write(f"# Simulated station for profile {self.profile.sku}, written by `rackval sim`.\n")
+            YAML().dump(data, fh)
+        return secrets_path
+
+    def stop(self) -> None:
+        for _, server in self.instruments:
+            server.stop()
+        for agent in self.agents:
+            agent.stop()
+        if self.fleet is not None:
+            self.fleet.stop()

@@ -1,0 +1,55 @@
+"""ac_cycle: remove and restore AC at the PDU outlets; every BMC must answer and every host come back.
+
+Per cycle: all declared feeds off (each confirmed by reading the outlet back), a dwell with AC off,
+sequenced power-on with the station's stagger, then the time from AC on to each BMC answering
+(limit ``bmc_ready_s``) and to each host reporting PowerState On (limit ``host_on_s``).
+A tray that never answers or never comes back fails with its name.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from harness.config.plan import StepBase
+from harness.steps.base import StepContext
+
+
+class Params(StepBase):
+    kind: Literal["ac_cycle"]
+    cycles: int = Field(default=1, ge=1, le=1000)
+    off_s: float = Field(default=10.0, ge=0, description="AC-off dwell")
+    bmc_timeout_s: float = Field(default=300.0, gt=0)
+    host_timeout_s: float = Field(default=600.0, gt=0)
+    poll_s: float = Field(default=5.0, gt=0)
+
+
+def run(ctx: StepContext, p: Params) -> None:
+    rack = ctx.rack
+    for cycle in range(1, p.cycles + 1):
+        ctx.check_deadline()
+        ctx.log(f"AC cycle {cycle}/{p.cycles}: feeds off")
+        rack.feeds_off()
+        ctx.clock.sleep(p.off_s)
+        ctx.log(f"AC cycle {cycle}/{p.cycles}: feeds on, sequenced")
+        rack.feeds_on()
+        t_on = ctx.clock.now()
+        ready = rack.wait_bmcs_up(t_on, p.bmc_timeout_s, p.poll_s)
+        meta = {"cycle": cycle}
+        for tray in rack.trays:
+            seconds = ready.get(tray)
+            ctx.require("bmc_answered", seconds is not None, component=tray, meta=meta,
+                        message="" if seconds is not None else f"BMC did not answer within {p.bmc_timeout_s:g} s")
+            if seconds is not None:
+                ctx.measure("bmc_ready_s", seconds, "s", limit="bmc_ready_s", component=tray, meta=meta)
+        up = [t for t in rack.trays if ready.get(t) is not None]
+        back = rack.wait_hosts("On", t_on, p.host_timeout_s, p.poll_s, names=up) if up else {}
+        for tray in up:
+            seconds = back.get(tray)
+            ctx.require("host_back_on", seconds is not None, component=tray, meta=meta,
+                        message="" if seconds is not None else f"host not On within {p.host_timeout_s:g} s")
+            if seconds is not None:
+                ctx.measure("host_on_s", seconds, "s", limit="host_on_s", component=tray, meta=meta)
+        if ctx.failed:
+            return

@@ -1,0 +1,83 @@
+"""What a step gets to work with, and how it reports: every value goes through ``measure``,
+which checks it against the envelope and hands it to the recorder at once (write-through)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from harness.clock import Clock, Deadline
+from harness.config.plan import Envelope
+from harness.envelopes import Measurement, SeriesStats, check
+from harness.errors import RackvalError
+
+if TYPE_CHECKING:
+    from harness.rack import Rack
+
+
+class StepTimeout(RackvalError):
+    """The step ran past its deadline (``timeout_s`` in the plan)."""
+
+
+class Sink(Protocol):
+    """Where a step's records go (the Recorder)."""
+
+    def measurement(self, m: Measurement) -> None: ...
+    def require(self, name: str, ok: bool, *, component: str | None = None, message: str = "",
+                meta: dict[str, object] | None = None) -> Measurement:
+        """A built-in condition that fails regardless of the envelope (a tray that never came back)."""
+        m = Measurement(name, bool(ok), "", component, None, None, None, "PASS" if ok else "FAIL",
+                        self.clock.now(), {**(meta or {}), **({"message": message} if message else {})})
+        self.measurements.append(m)
+        self.sink.measurement(m)
+        return m
+
+    def series(self, name: str, unit: str, times: Sequence[float], values: Sequence[float], *,
+               component: str | None, limit: str | None, envelope: Envelope) -> None: ...
+    def log(self, message: str, severity: str = "INFO") -> None: ...
+    def diagnosis(self, verdict: str, kind: str, message: str, component: str | None) -> None: ...
+
+
+class StepContext:
+    def __init__(self, *, rack: Rack, clock: Clock, envelope: Envelope, sink: Sink, step: str,
+                 timeout_s: float) -> None:
+        self.rack, self.clock, self.envelope, self.sink, self.step = rack, clock, envelope, sink, step
+        self.deadline = Deadline.after(clock, timeout_s)
+        self.measurements: list[Measurement] = []
+        self.started = clock.now()
+
+    def measure(self, name: str, value: float, unit: str, *, limit: str | None = None,
+                component: str | None = None, meta: dict[str, object] | None = None) -> Measurement:
+        m = check(name, value, unit, limit_name=limit, envelope=self.envelope, component=component,
+                  t=self.clock.now(), meta=meta)
+        self.measurements.append(m)
+        self.sink.measurement(m)
+        return m
+
+    def require(self, name: str, ok: bool, *, component: str | None = None, message: str = "",
+                meta: dict[str, object] | None = None) -> Measurement:
+        """A built-in condition that fails regardless of the envelope (a tray that never came back)."""
+        m = Measurement(name, bool(ok), "", component, None, None, None, "PASS" if ok else "FAIL",
+                        self.clock.now(), {**(meta or {}), **({"message": message} if message else {})})
+        self.measurements.append(m)
+        self.sink.measurement(m)
+        return m
+
+    def series(self, name: str, unit: str, times: Sequence[float], values: Sequence[float], *,
+               component: str | None = None, limit: str | None = None) -> SeriesStats | None:
+        """Record a series; judge its max against ``limit`` (and min, for a lower bound)."""
+        if not values:
+            return None
+        self.sink.series(name, unit, times, values, component=component, limit=limit, envelope=self.envelope)
+        return SeriesStats.of(times, values)
+
+    def log(self, message: str, severity: str = "INFO") -> None:
+        self.sink.log(message, severity)
+
+    def check_deadline(self) -> None:
+        if self.deadline.expired():
+            raise StepTimeout(f"step {self.step} ran past its deadline")
+
+    @property
+    def failed(self) -> list[Measurement]:
+        return [m for m in self.measurements if m.verdict == "FAIL"]

@@ -1,0 +1,71 @@
+"""The virtual clock: time moves only when every participant waits, straight to the earliest wake-up."""
+
+from __future__ import annotations
+
+import threading
+
+from harness.clock import Deadline, VirtualClock, run_parallel, wait_until
+
+
+def test_sleep_jumps_to_the_wake_up() -> None:
+    clock = VirtualClock()
+    clock.sleep(3600.0)
+    assert clock.now() == 3600.0
+
+
+def test_time_waits_for_every_participant() -> None:
+    clock = VirtualClock()
+    seen: list[float] = []
+    release = threading.Event()
+
+    def worker() -> None:
+        with clock.participant():
+            release.wait(5)  # busy (not sleeping): the main thread's sleep must not advance time
+            seen.append(clock.now())
+            clock.sleep(1.0)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    # let the worker register before the main thread sleeps
+    wait_until_registered(clock, 2)
+    timer = threading.Timer(0.2, release.set)
+    timer.start()
+    clock.sleep(10.0)
+    t.join(5)
+    assert seen == [0.0]  # the worker saw time frozen while it was busy
+    assert clock.now() == 10.0
+
+
+def wait_until_registered(clock: VirtualClock, n: int) -> None:
+    for _ in range(1000):
+        with clock._cond:  # noqa: SLF001 - test peeks at the participant count
+            if clock._participants >= n:
+                return
+        threading.Event().wait(0.001)
+    raise AssertionError("participant never registered")
+
+
+def test_run_parallel_interleaves_sleepers_in_time_order() -> None:
+    clock = VirtualClock()
+    order: list[tuple[str, float]] = []
+    lock = threading.Lock()
+
+    def job(name: str, period: float) -> str:
+        for _ in range(3):
+            clock.sleep(period)
+            with lock:
+                order.append((name, clock.now()))
+        return name
+
+    assert run_parallel(clock, [lambda: job("a", 2.0), lambda: job("b", 3.0)]) == ["a", "b"]
+    times = [t for _, t in order]
+    assert times == sorted(times)
+    assert clock.now() == 9.0
+
+
+def test_wait_until_gives_up_at_the_deadline() -> None:
+    clock = VirtualClock()
+    assert wait_until(clock, lambda: clock.now() >= 50, timeout=100, poll=10) is True
+    assert wait_until(clock, lambda: False, timeout=30, poll=7) is None
+    d = Deadline.after(clock, 5)
+    assert not d.expired() and d.remaining() == 5
