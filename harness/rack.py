@@ -228,6 +228,32 @@ class Rack:
         result.update({n: None for n in pending})
         return result
 
+    def wait_boot(self, since: float, bmc_timeout_s: float, host_timeout_s: float,
+                  poll_s: float) -> dict[str, tuple[float | None, float | None]]:
+        """After AC on: per tray, seconds from ``since`` to its BMC answering and to its host On.
+
+        One polling loop for every tray, so each tray's times are its own (not the slowest BMC's).
+        """
+        bmc_s: dict[str, float] = {}
+        host_s: dict[str, float] = {}
+        bmc_deadline = since + bmc_timeout_s
+        host_deadline = since + host_timeout_s
+        while True:
+            now = self.clock.now()
+            waiting_bmc = [t for t in self.trays if t not in bmc_s] if now <= bmc_deadline else []
+            waiting_host = [t for t in bmc_s if t not in host_s] if now <= host_deadline else []
+            if not waiting_bmc and not waiting_host:
+                break
+            for tray, up in (self.bmcs_up(waiting_bmc) if waiting_bmc else {}).items():
+                if up:
+                    bmc_s[tray] = now - since
+                    waiting_host.append(tray)
+            for tray, state in (self.power_states(waiting_host) if waiting_host else {}).items():
+                if state == "On":
+                    host_s[tray] = now - since
+            self.clock.sleep(poll_s)
+        return {t: (bmc_s.get(t), host_s.get(t)) for t in self.trays}
+
     def reset(self, tray: str, reset_type: str) -> bool:
         """Send one Reset. Returns False when the outcome is uncertain (the caller reads back)."""
         client = self._declared_bmc(tray)

@@ -94,6 +94,7 @@ class Recorder:
         self._log_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         self._log_handler.addFilter(ScrubFilter(self.scrub))
         logging.getLogger().addHandler(self._log_handler)
+        logging.getLogger("redfish").setLevel(logging.WARNING)  # the DMTF client logs every request at INFO
         if logging.getLogger().level > logging.INFO or logging.getLogger().level == logging.NOTSET:
             logging.getLogger().setLevel(logging.INFO)
 
@@ -105,6 +106,7 @@ class Recorder:
                            operator=i.operator, harness_version=i.harness_version, git_sha=i.git_sha, seed=i.seed,
                            simulated=i.simulated, started_at=self.clock.wall(), status="RUNNING",
                            out_dir=str(self.run_dir)))
+        self.db.commit()
         for d in devices:
             self.db.add(DeviceRow(run_id=i.run_id, name=d.name, kind=d.kind, model=d.model, serial=d.serial,
                                   firmware=d.firmware, manufacturer=d.manufacturer, part_number=d.part_number,

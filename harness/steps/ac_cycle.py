@@ -35,21 +35,17 @@ def run(ctx: StepContext, p: Params) -> None:
         ctx.log(f"AC cycle {cycle}/{p.cycles}: feeds on, sequenced")
         rack.feeds_on()
         t_on = ctx.clock.now()
-        ready = rack.wait_bmcs_up(t_on, p.bmc_timeout_s, p.poll_s)
+        boot = rack.wait_boot(t_on, p.bmc_timeout_s, p.host_timeout_s, p.poll_s)
         meta = {"cycle": cycle}
-        for tray in rack.trays:
-            seconds = ready.get(tray)
-            ctx.require("bmc_answered", seconds is not None, component=tray, meta=meta,
-                        message="" if seconds is not None else f"BMC did not answer within {p.bmc_timeout_s:g} s")
-            if seconds is not None:
-                ctx.measure("bmc_ready_s", seconds, "s", limit="bmc_ready_s", component=tray, meta=meta)
-        up = [t for t in rack.trays if ready.get(t) is not None]
-        back = rack.wait_hosts("On", t_on, p.host_timeout_s, p.poll_s, names=up) if up else {}
-        for tray in up:
-            seconds = back.get(tray)
-            ctx.require("host_back_on", seconds is not None, component=tray, meta=meta,
-                        message="" if seconds is not None else f"host not On within {p.host_timeout_s:g} s")
-            if seconds is not None:
-                ctx.measure("host_on_s", seconds, "s", limit="host_on_s", component=tray, meta=meta)
+        for tray, (bmc_s, host_s) in boot.items():
+            ctx.require("bmc_answered", bmc_s is not None, component=tray, meta=meta,
+                        message="" if bmc_s is not None else f"BMC did not answer within {p.bmc_timeout_s:g} s")
+            if bmc_s is None:
+                continue
+            ctx.measure("bmc_ready_s", bmc_s, "s", limit="bmc_ready_s", component=tray, meta=meta)
+            ctx.require("host_back_on", host_s is not None, component=tray, meta=meta,
+                        message="" if host_s is not None else f"host not On within {p.host_timeout_s:g} s")
+            if host_s is not None:
+                ctx.measure("host_on_s", host_s, "s", limit="host_on_s", component=tray, meta=meta)
         if ctx.failed:
             return

@@ -1,0 +1,196 @@
+"""The part every simulated SCPI instrument shares: message processing, IEEE 488.2 common
+commands, the error queue and the standard event status register.
+
+A personality subclasses :class:`ScpiDevice` and declares its commands with :func:`scpi` on the
+handler methods, so a new instrument model is one more table, not one more parser.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from harness.sim.scpi_parser import CommandTree, ScpiFault, number, split_unit, split_units
+
+F = TypeVar("F", bound=Callable[..., object])
+
+# Standard event status register bits (IEEE 488.2).
+ESR_OPC, ESR_QYE, ESR_DDE, ESR_EXE, ESR_CME = 1, 4, 8, 16, 32
+
+
+@dataclass(frozen=True)
+class Call:
+    """What a handler receives: the header as sent, its parameters and its numeric suffixes."""
+
+    header: str
+    args: list[str]
+    suffixes: tuple[int, ...]
+
+    @property
+    def suffix(self) -> int:
+        return self.suffixes[0] if self.suffixes else 1
+
+
+Reply = str | None
+Bound = Callable[[Call], Reply]
+
+
+def scpi(*patterns: str, args: int | tuple[int, int] | None = None) -> Callable[[F], F]:
+    """Declare a method as the handler of SCPI commands (manual notation, see scpi_parser).
+
+    ``args`` is the parameter count (or a (min, max) range); by default 0 for a query, 1 otherwise.
+    """
+
+    def mark(fn: F) -> F:
+        declared = list(getattr(fn, "__scpi__", ()))
+        declared.extend((p, args) for p in patterns)
+        fn.__scpi__ = declared  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+def _arg_range(pattern: str, args: int | tuple[int, int] | None) -> tuple[int, int]:
+    if args is None:
+        return (0, 0) if pattern.rstrip().endswith("?") else (1, 1)
+    return (args, args) if isinstance(args, int) else args
+
+
+class ScpiDevice:
+    """One instrument's SCPI brain. Thread-safe: one message is processed at a time, as on a real
+    instrument, whichever connection it came from."""
+
+    ERROR_QUEUE_SIZE = 20
+
+    def __init__(self, idn: str) -> None:
+        self.idn = idn
+        self.lock = threading.RLock()
+        self.tree: CommandTree[tuple[Bound, tuple[int, int]]] = CommandTree()
+        self._errors: deque[str] = deque()
+        self.esr = 0
+        self.ese = 0
+        seen: set[str] = set()
+        for klass in type(self).__mro__:  # most derived first: a subclass overrides a declaration
+            for name, fn in vars(klass).items():
+                for pattern, nargs in getattr(fn, "__scpi__", ()):
+                    if pattern.upper() in seen:
+                        continue
+                    seen.add(pattern.upper())
+                    self.tree.add(pattern, (getattr(self, name), _arg_range(pattern, nargs)))
+
+    # ------------------------------------------------------------------ processing
+    def process(self, message: str) -> str | None:
+        """Execute one program message; the replies of its queries joined by ``;`` (IEEE 488.2),
+        or None when nothing is to be sent back."""
+        replies: list[str] = []
+        path: tuple[str, ...] = ()
+        with self.lock:
+            for unit in split_units(message):
+                header, args = split_unit(unit)
+                match = self.tree.lookup(header, path)
+                if match is None:
+                    self.push_error(ScpiFault(-113, header[:40]))
+                    break  # a command error discards the rest of the message
+                handler, (lo, hi) = match.handler
+                try:
+                    if len(args) < lo:
+                        raise ScpiFault(-109, header[:40])
+                    if len(args) > hi:
+                        raise ScpiFault(-108, header[:40])
+                    reply = handler(Call(header, args, match.suffixes))
+                except ScpiFault as fault:
+                    self.push_error(fault)
+                    if -199 <= fault.code <= -100:
+                        break
+                    continue
+                path = match.path
+                if reply is not None:
+                    replies.append(reply)
+        return ";".join(replies) if replies else None
+
+    def push_error(self, fault: ScpiFault) -> None:
+        """Queue an error and set its class bit in the ESR; a full queue ends in -350."""
+        with self.lock:
+            code = fault.code
+            if -199 <= code <= -100:
+                self.esr |= ESR_CME
+            elif -299 <= code <= -200:
+                self.esr |= ESR_EXE
+            elif -399 <= code <= -300:
+                self.esr |= ESR_DDE
+            elif -499 <= code <= -400:
+                self.esr |= ESR_QYE
+            if len(self._errors) >= self.ERROR_QUEUE_SIZE:
+                self._errors[-1] = ScpiFault(-350).entry
+            else:
+                self._errors.append(fault.entry)
+
+    def reset(self) -> None:
+        """*RST: the personality's power-on settings."""
+
+    # ------------------------------------------------------------------ IEEE 488.2 common commands
+    @scpi("*IDN?")
+    def _idn(self, call: Call) -> Reply:
+        return self.idn
+
+    @scpi("*RST", args=0)
+    def _rst(self, call: Call) -> Reply:
+        self.reset()
+        return None
+
+    @scpi("*CLS", args=0)
+    def _cls(self, call: Call) -> Reply:
+        self._errors.clear()
+        self.esr = 0
+        return None
+
+    @scpi("*OPC?")
+    def _opc_q(self, call: Call) -> Reply:
+        return "1"  # every simulated operation completes before the next message is read
+
+    @scpi("*OPC", args=0)
+    def _opc(self, call: Call) -> Reply:
+        self.esr |= ESR_OPC
+        return None
+
+    @scpi("*WAI", args=0)
+    def _wai(self, call: Call) -> Reply:
+        return None
+
+    @scpi("*ESR?")
+    def _esr(self, call: Call) -> Reply:
+        value, self.esr = self.esr, 0
+        return str(value)
+
+    @scpi("*ESE")
+    def _ese(self, call: Call) -> Reply:
+        self.ese = int(number(call.args[0], 0, 255))
+        return None
+
+    @scpi("*ESE?")
+    def _ese_q(self, call: Call) -> Reply:
+        return str(self.ese)
+
+    @scpi("*STB?")
+    def _stb(self, call: Call) -> Reply:
+        stb = (4 if self._errors else 0) | (32 if self.esr & self.ese else 0)
+        return str(stb)
+
+    @scpi("*TST?")
+    def _tst(self, call: Call) -> Reply:
+        return "0"
+
+    @scpi("SYSTem:ERRor[:NEXT]?")
+    def _syst_err(self, call: Call) -> Reply:
+        return self._errors.popleft() if self._errors else ScpiFault(0).entry.replace("0,", "+0,", 1)
+
+    @scpi("SYSTem:ERRor:COUNt?")
+    def _syst_err_count(self, call: Call) -> Reply:
+        return str(len(self._errors))
+
+    @scpi("SYSTem:VERSion?")
+    def _syst_version(self, call: Call) -> Reply:
+        return "1999.0"

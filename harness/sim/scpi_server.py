@@ -1,0 +1,173 @@
+"""Simulated SCPI instruments over raw TCP (``TCPIP::127.0.0.1::PORT::SOCKET``), values from the twin.
+
+The server only frames bytes: newline-terminated program messages in, one newline-terminated
+response message out per message that holds queries. Parsing, the error queue and the physics
+hook-up live in the personality (:mod:`harness.sim.scpi_instruments`).
+"""
+
+from __future__ import annotations
+
+import socket
+import socketserver
+import threading
+from collections import deque
+from typing import TYPE_CHECKING, Literal
+
+from harness.sim.scpi_device import ScpiDevice
+from harness.sim.scpi_instruments import MODELS, Wiring
+from harness.sim.scpi_parser import ScpiFault
+
+if TYPE_CHECKING:
+    from harness.sim.twin import RackTwin
+
+MAX_MESSAGE_BYTES = 64 * 1024  # longer program messages overrun the input buffer (-363)
+LOG_SIZE = 200
+
+
+class _Handler(socketserver.StreamRequestHandler):
+    """One client connection: read messages, answer the ones with queries."""
+
+    server: _TcpServer
+
+    def handle(self) -> None:
+        owner = self.server.owner
+        owner._track(self.connection, add=True)
+        try:
+            while True:
+                raw = self.rfile.readline(MAX_MESSAGE_BYTES)
+                if not raw:
+                    return
+                if not raw.endswith(b"\n") and len(raw) >= MAX_MESSAGE_BYTES:
+                    while (rest := self.rfile.readline(MAX_MESSAGE_BYTES)) and not rest.endswith(b"\n"):
+                        pass
+                    owner.device.push_error(ScpiFault(-363))
+                    continue
+                message = raw.decode("latin-1").rstrip("\r\n")
+                owner.log.append(message)
+                reply = owner.device.process(message)
+                if reply is not None:
+                    self.wfile.write(reply.encode("latin-1", "replace") + b"\n")
+        except OSError:
+            return  # the client went away, or the server dropped the connection
+        finally:
+            owner._track(self.connection, add=False)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        except OSError:
+            pass
+
+
+class _TcpServer(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, address: tuple[str, int], owner: ScpiServer) -> None:
+        self.owner = owner
+        super().__init__(address, _Handler)
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A connection's failure is the client's business; keep the test output clean."""
+
+
+class ScpiServer:
+    """A SCPI instrument over raw TCP that parses like a real one; values from the twin.
+
+    ``role`` and ``model`` pick the personality; the load's current rating and the analyzer's
+    wiring default to the profile's instrument entry of that role and model. ``serial`` defaults
+    to the twin's serial for that instrument.
+    """
+
+    def __init__(
+        self,
+        twin: RackTwin,
+        *,
+        role: Literal["eload", "power_analyzer"],
+        model: str,
+        measures: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        serial: str | None = None,
+    ) -> None:
+        factory = MODELS.get((role, model))
+        if factory is None:
+            known = ", ".join(f"{r}/{m}" for r, m in MODELS)
+            raise ValueError(f"no simulated {role} of model {model!r} (known: {known})")
+        name, spec = role, None
+        for key, candidate in twin.profile.instruments.items():
+            if candidate.role == role and candidate.model == model:
+                name, spec = key, candidate
+                break
+        wiring = Wiring(
+            serial=serial or twin.serial_of(name),
+            max_current_a=spec.max_current_a if spec else None,
+            measures=measures or (spec.measures if spec else None),
+        )
+        self.device: ScpiDevice = factory(twin, wiring)
+        self.role, self.model, self.host = role, model, host
+        self.log: deque[str] = deque(maxlen=LOG_SIZE)  # messages received, newest last (for tests)
+        self._port = port
+        self._server: _TcpServer | None = None
+        self._thread: threading.Thread | None = None
+        self._connections: set[socket.socket] = set()
+        self._conn_lock = threading.Lock()
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def resource(self) -> str:
+        """The VISA resource string clients open."""
+        if not self._port:
+            raise RuntimeError("the server has no port until start()")
+        return f"TCPIP::{self.host}::{self._port}::SOCKET"
+
+    def start(self) -> str:
+        """Listen (on the port of a previous start, if any, so clients can reconnect)."""
+        if self._server is not None:
+            return self.resource
+        self._server = _TcpServer((self.host, self._port), self)
+        self._port = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+            name=f"scpi-{self.role}-{self._port}", daemon=True)
+        self._thread.start()
+        return self.resource
+
+    def stop(self) -> None:
+        """Stop listening and drop every connection, as a powered-off instrument would."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        self.drop_connections()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def drop_connections(self) -> int:
+        """Close every client connection but keep listening (an instrument's socket reset)."""
+        with self._conn_lock:
+            conns = list(self._connections)
+            self._connections.clear()
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            conn.close()
+        return len(conns)
+
+    def _track(self, conn: socket.socket, *, add: bool) -> None:
+        with self._conn_lock:
+            (self._connections.add if add else self._connections.discard)(conn)
+
+    def __enter__(self) -> ScpiServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

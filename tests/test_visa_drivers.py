@@ -1,0 +1,298 @@
+"""ElectronicLoad and PowerAnalyzer: against the TCP simulator (values from the twin), against the
+pyvisa-sim definitions (same drivers, exact strings), and against a stub that answers garbage."""
+
+from __future__ import annotations
+
+import math
+import socketserver
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import pyvisa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from harness.clock import VirtualClock
+from harness.config.profile import load_profile
+from harness.drivers.visa.eload import DIALECTS as ELOAD_DIALECTS
+from harness.drivers.visa.eload import ElectronicLoad
+from harness.drivers.visa.link import InstrumentIOError, InstrumentReplyError, ScpiLink, parse_number
+from harness.drivers.visa.power_analyzer import DIALECTS as ANALYZER_DIALECTS
+from harness.drivers.visa.power_analyzer import PowerAnalyzer
+from harness.drivers.visa.properties import ReadbackMismatch, UnsupportedCommand, format_number
+from harness.errors import DriverError
+from harness.paths import fixtures_dir
+from harness.sim.scpi_server import ScpiServer
+from harness.sim.twin import RackTwin
+
+SIM_DIR: Path = fixtures_dir() / "pyvisa_sim"
+
+
+@pytest.fixture
+def twin() -> RackTwin:
+    t = RackTwin(load_profile("mini"), VirtualClock())
+    t.start_powered()
+    return t
+
+
+@pytest.fixture
+def eload_server(twin: RackTwin) -> Iterator[ScpiServer]:
+    with ScpiServer(twin, role="eload", model="chroma63600") as s:
+        yield s
+
+
+@pytest.fixture
+def analyzer_server(twin: RackTwin) -> Iterator[ScpiServer]:
+    with ScpiServer(twin, role="power_analyzer", model="yokogawa_wt5000") as s:
+        yield s
+
+
+@pytest.fixture
+def load(eload_server: ScpiServer, twin: RackTwin) -> Iterator[ElectronicLoad]:
+    link = ScpiLink("eload", eload_server.resource, timeout_ms=1000)
+    yield ElectronicLoad(link, "chroma63600", max_current_a=twin.profile.instruments["eload"].max_current_a or 0)
+    link.close()
+
+
+# ------------------------------------------------------------------------------ against the TCP simulator
+def test_eload_current_reaches_the_twin_and_reads_back(load: ElectronicLoad, twin: RackTwin) -> None:
+    load.mode = "CC"
+    load.set_current(100)
+    load.input_on()
+    assert twin.eload_current_a == 100.0 and twin.eload_on
+    assert load.input_enabled is True
+    assert load.current_setpoint == 100.0
+    v, a, w = load.measure()
+    assert v == pytest.approx(twin.busbar_v(), abs=0.1)
+    assert 45.0 < v < 50.0
+    assert a == pytest.approx(100.0, rel=0.005)
+    assert w == pytest.approx(v * a, rel=0.005)
+    load.input_off()
+    assert not twin.eload_on and load.input_enabled is False
+    assert load.measure()[1] == 0.0
+    assert load.protection_status() == 0
+
+
+def test_eload_constant_power(load: ElectronicLoad, twin: RackTwin) -> None:
+    load.mode = "CP"
+    assert load.mode == "CP"
+    load.set_power(6000)
+    load.input_on()
+    v, a, w = load.measure()
+    assert w == pytest.approx(6000, rel=0.02)
+    assert a == pytest.approx(6000 / v, rel=0.02)
+
+
+@pytest.mark.parametrize("amps", [400.01, -0.5, math.nan, math.inf, "5", True])
+def test_eload_setpoint_out_of_range_raises_before_sending(load: ElectronicLoad, eload_server: ScpiServer,
+                                                           twin: RackTwin, amps: object) -> None:
+    load.link.open()
+    eload_server.log.clear()
+    with pytest.raises(ValueError):
+        load.set_current(amps)  # type: ignore[arg-type]
+    assert list(eload_server.log) == [] and twin.eload_current_a == 0.0
+
+
+def test_eload_power_limit_is_the_constructor_rating(eload_server: ScpiServer) -> None:
+    capped = ElectronicLoad(ScpiLink("eload", eload_server.resource), max_current_a=400, max_power_w=1000)
+    with pytest.raises(ValueError, match="outside 0.0..1000"):
+        capped.set_power(1000.5)
+    with pytest.raises(ValueError):
+        capped.set_power(-1)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        capped.mode = "CR"  # type: ignore[assignment]
+    capped.link.close()
+
+
+def test_analyzer_measure_is_the_twin_reading(analyzer_server: ScpiServer, twin: RackTwin, load: ElectronicLoad) -> None:
+    analyzer = PowerAnalyzer(ScpiLink("analyzer", analyzer_server.resource, timeout_ms=1000))
+    idle = analyzer.measure()
+    truth = twin.analyzer_reading("pdu1")
+    assert set(idle) == {"V", "A", "W", "PF"}
+    for key in idle:
+        assert idle[key] == pytest.approx(truth[key], rel=1e-5), key
+    load.set_current(300)
+    load.input_on()
+    loaded = analyzer.measure()
+    assert loaded["W"] == pytest.approx(twin.analyzer_reading("pdu1")["W"], rel=1e-5)
+    assert loaded["W"] - idle["W"] > 300 * 45  # the load's power shows up at the PDU inlet, plus losses
+    assert sum(m.startswith(":NUMeric:NORMal:ITEM") for m in analyzer_server.log) == 4  # configured once
+    analyzer.link.close()
+
+
+def test_driver_command_strings_are_understood_by_the_simulator(twin: RackTwin) -> None:
+    """Every canonical string a dialect sends parses on the simulated model without an error."""
+    for (role, model), dialect, value in [
+        (("eload", "chroma63600"), ELOAD_DIALECTS["chroma63600"], format_number(1.0)),
+        (("power_analyzer", "yokogawa_wt5000"), ANALYZER_DIALECTS["yokogawa_wt5000"], None),
+    ]:
+        device = ScpiServer(twin, role=role, model=model).device  # type: ignore[arg-type]
+        sent = [*dialect.setup]
+        for key, template in dialect.commands.items():
+            token = {"mode": "CCH", "input": "OFF"}.get(key, value)
+            sent.append(template.format(token) if "{}" in template else template)  # type: ignore[union-attr]
+        for command in sent:
+            device.process(command)
+            assert device.process("SYST:ERR?") == '+0,"No error"', command
+
+
+# ------------------------------------------------------------------------------ against pyvisa-sim
+def _sim_link(yaml_name: str, resource: str) -> ScpiLink:
+    rm = pyvisa.ResourceManager(f"{SIM_DIR / yaml_name}@sim")
+    return ScpiLink(yaml_name.split(".")[0], resource, timeout_ms=300, rm=rm)
+
+
+@pytest.mark.parametrize("yaml_name, resource, dialect", [
+    ("chroma63600.yaml", "TCPIP0::10.0.0.21::5025::SOCKET", "chroma63600"),
+    ("chroma63600.yaml", "TCPIP0::10.0.0.21::inst0::INSTR", "chroma63600"),
+    ("keysight_el30000.yaml", "TCPIP0::10.0.0.22::5025::SOCKET", "keysight_el30000"),
+])
+def test_eload_driver_against_pyvisa_sim(yaml_name: str, resource: str, dialect: str) -> None:
+    load = ElectronicLoad(_sim_link(yaml_name, resource), dialect, max_current_a=60)
+    assert load.identify()
+    load.mode = "CP"
+    load.set_power(120.5)
+    assert load.power_setpoint == 120.5
+    load.mode = "CC"
+    load.set_current(12.5)
+    assert load.current_setpoint == 12.5 and load.mode == "CC"
+    load.input_on()
+    assert load.input_enabled is True
+    load.input_off()
+    assert load.input_enabled is False
+    v, a, w = load.measure()
+    assert v > 0 and a >= 0 and w >= 0
+    with pytest.raises(DriverError, match="-113"):
+        load.link.write("FOO:BAR 1")
+    if dialect == "chroma63600":
+        assert load.protection_status() == 0
+    else:
+        with pytest.raises(UnsupportedCommand):
+            load.protection_status()
+
+
+@pytest.mark.parametrize("yaml_name, resource, dialect, watts", [
+    ("yokogawa_wt5000.yaml", "TCPIP0::10.0.0.31::5025::SOCKET", "yokogawa_wt5000", 10230.0),
+    ("yokogawa_wt5000.yaml", "TCPIP0::10.0.0.31::inst0::INSTR", "yokogawa_wt5000", 10230.0),
+    ("chroma66205.yaml", "TCPIP0::10.0.0.32::5025::SOCKET", "chroma66205", 976.4),
+])
+def test_analyzer_driver_against_pyvisa_sim(yaml_name: str, resource: str, dialect: str, watts: float) -> None:
+    reading = PowerAnalyzer(_sim_link(yaml_name, resource), dialect).measure()
+    assert reading["W"] == watts and 0 < reading["PF"] <= 1 and reading["V"] > 200
+
+
+def test_unknown_dialect_is_refused(eload_server: ScpiServer) -> None:
+    with pytest.raises(ValueError, match="unknown dialect"):
+        ElectronicLoad(ScpiLink("x", eload_server.resource), "nonesuch", max_current_a=1)
+
+
+# ------------------------------------------------------------------------------ against a stub that answers anything
+class _Stub:
+    """A TCP 'instrument' that answers sane *IDN?/SYST:ERR? and ``payload`` to the queries aimed at."""
+
+    def __init__(self) -> None:
+        self.payload: bytes | None = b"0"
+        self.target = "measure"  # or "errors": the payload answers SYST:ERR? instead
+        stub = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                try:
+                    for raw in self.rfile:
+                        command = raw.decode("latin-1").strip()
+                        if command == "*IDN?":
+                            reply: bytes | None = b"STUB,GARBAGE,0,0"
+                        elif command == "SYST:ERR?":
+                            reply = stub.payload if stub.target == "errors" else b'+0,"No error"'
+                        elif command.endswith("?"):
+                            reply = stub.payload if stub.target == "measure" else b"0"
+                        else:
+                            reply = None
+                        if reply is not None:
+                            self.wfile.write(reply + b"\n")
+                except OSError:
+                    pass
+
+        class Server(socketserver.ThreadingTCPServer):
+            allow_reuse_address = True
+            daemon_threads = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.resource = f"TCPIP::127.0.0.1::{self.server.server_address[1]}::SOCKET"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def stub() -> Iterator[_Stub]:
+    s = _Stub()
+    yield s
+    s.close()
+
+
+_SPECIAL = ["", " ", "NaN", "nan", "9.91E37", "9.91E+37", "+9.91E+37", "-9.91E+37", "9.9E37", "INF", "-inf",
+            "1e999", "ON", "OFF", "CCH", '+0,"No error"', "-113,\"x\"", "1,2,3", "1.0,,2", "0x10", "1_000",
+            "１２", "12 V", "1;2", "\x00", "-0", "+1.23E+02", "230.1,15.1,3000.0,0.98", "230,15,3000,7"]
+_payloads = st.one_of(
+    st.sampled_from(_SPECIAL).map(lambda s: s.encode("utf-8")),
+    st.text(max_size=40).map(lambda s: s.encode("utf-8")),
+    st.binary(max_size=40),
+    st.floats().map(lambda x: repr(x).encode()),
+    st.lists(st.floats(), min_size=1, max_size=5).map(lambda xs: ",".join(map(repr, xs)).encode()),
+    st.integers(1_000, 100_000).map(lambda n: b"9" * n),
+)
+_actions = st.sampled_from(["eload.measure", "eload.protection", "eload.input", "analyzer.measure",
+                            "errors.set_current"])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(payload=_payloads, action=_actions)
+def test_any_reply_gives_a_value_or_a_driver_error(stub: _Stub, payload: bytes, action: str) -> None:
+    stub.payload = payload
+    stub.target = "errors" if action.startswith("errors") else "measure"
+    link = ScpiLink("stub", stub.resource, timeout_ms=300)
+    try:
+        load = ElectronicLoad(link, max_current_a=400)
+        if action == "eload.measure":
+            result: object = load.measure()
+            clean = b"\n" not in payload and b"," not in payload
+            assert all(math.isfinite(x) and abs(x) < 9.9e37 for x in result)  # type: ignore[attr-defined]
+            if clean:
+                assert result == (parse_number(payload.decode()),) * 3
+        elif action == "eload.protection":
+            assert isinstance(load.protection_status(), int)
+        elif action == "eload.input":
+            assert load.input_enabled in (True, False)
+        elif action == "analyzer.measure":
+            reading = PowerAnalyzer(link).measure()
+            assert all(math.isfinite(x) for x in reading.values()) and -1 <= reading["PF"] <= 1
+        else:
+            load.set_current(1.0)
+    except DriverError:
+        pass  # InstrumentError and its kin: what a caller is promised
+    finally:
+        link.close()
+
+
+def test_silent_instrument_is_an_io_error_not_a_hang(stub: _Stub) -> None:
+    stub.payload, stub.target = None, "measure"
+    load = ElectronicLoad(ScpiLink("stub", stub.resource, timeout_ms=200), max_current_a=1)
+    with pytest.raises(InstrumentIOError, match="stub: MEAS:VOLT?"):
+        load.measure()
+    load.link.close()
+
+
+def test_input_off_that_does_not_read_back_off_is_an_error(stub: _Stub) -> None:
+    stub.payload, stub.target = b"ON", "measure"
+    load = ElectronicLoad(ScpiLink("stub", stub.resource, timeout_ms=300), max_current_a=1)
+    with pytest.raises(ReadbackMismatch, match="read back True"):
+        load.input_off()
+    stub.payload = b"1.5"
+    with pytest.raises(InstrumentReplyError, match="not an integer"):
+        load.protection_status()
+    load.link.close()
