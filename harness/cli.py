@@ -5,7 +5,6 @@ Exit codes of `rackval run`: 0 pass, 1 fail, 2 bad input, 3 aborted or errored.
 
 from __future__ import annotations
 
-import shlex
 import shutil
 import sys
 import tempfile

@@ -224,8 +224,7 @@ class PduAgent:
 
     def _switch(self, outlet: int, command: str) -> None:
         if command == "reboot":
-            self.twin.set_outlet(self.pdu, outlet, False)
-            _schedule_close(self.twin, self.pdu, outlet, self.vmap.sim.reboot_off_s)
+            self.twin.reboot_outlet(self.pdu, outlet, self.vmap.sim.reboot_off_s)
         else:
             self.twin.set_outlet(self.pdu, outlet, command == "on")
 
@@ -350,24 +349,3 @@ def _drain(loop: asyncio.AbstractEventLoop) -> None:
     loop.run_until_complete(asyncio.sleep(0))
     loop.run_until_complete(loop.shutdown_asyncgens())
     loop.close()
-
-
-def _schedule_close(twin: RackTwin, pdu: str, outlet: int, delay_s: float) -> None:
-    """Close the relay ``delay_s`` simulated seconds from now, unless another command supersedes it.
-
-    Uses the twin's event queue so the reboot completes in simulated time. The twin has no public
-    reboot yet; this is the one place the agent reaches into it (move to ``RackTwin.reboot_outlet``).
-    """
-    key = (pdu, outlet)
-    with twin._lock:  # noqa: SLF001
-        twin._now()  # noqa: SLF001
-        gen = twin.outlet_gen[key]
-        twin.outlet_pending.add(key)
-
-        def close() -> None:
-            if twin.outlet_gen[key] == gen:
-                twin.outlet_pending.discard(key)
-                twin._set_relay(key, True)  # noqa: SLF001
-
-        twin._schedule(delay_s, close)  # noqa: SLF001
-        twin._changed()  # noqa: SLF001

@@ -199,6 +199,27 @@ class RackTwin:
                 self._schedule(self.profile.timing.outlet_on_delay_s, close)
             self._changed()
 
+    def reboot_outlet(self, pdu: str, outlet: int, off_s: float) -> None:
+        """Outlet off now and back on ``off_s`` simulated seconds later (a PDU's reboot command),
+        unless another command to the outlet supersedes it."""
+        with self._lock:
+            self._now()
+            key = (pdu, outlet)
+            if key not in self.outlet_on:
+                raise KeyError(f"{pdu} has no outlet {outlet}")
+            self.outlet_gen[key] += 1
+            gen = self.outlet_gen[key]
+            self._set_relay(key, False)
+            self.outlet_pending.add(key)
+
+            def close() -> None:
+                if self.outlet_gen[key] == gen:
+                    self.outlet_pending.discard(key)
+                    self._set_relay(key, True)
+
+            self._schedule(off_s, close)
+            self._changed()
+
     def outlet_command_pending(self, pdu: str, outlet: int) -> bool:
         """True while an 'on' command waits for its relay delay."""
         with self._lock:
