@@ -118,6 +118,9 @@ def run(
         err.print(f"no run was recorded (pytest exit {int(rc)})")
         raise typer.Exit(EXIT_ERROR)
     result = plugin.results[0]
+    if result.bad_input is not None:
+        err.print(f"[red]{result.bad_input}[/red]", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_BAD_INPUT)
     if (tmp / "junit.xml").exists() and result.run_dir.exists():
         shutil.move(str(tmp / "junit.xml"), str(result.run_dir / "junit.xml"))
     shutil.rmtree(tmp, ignore_errors=True)

@@ -55,9 +55,12 @@ class RunResult:
     run_dir: Path
     steps: list[StepRecord] = field(default_factory=list)
     safe_state: SafeStateReport | None = None
+    bad_input: str | None = None  # the run could not start because a file or option is wrong
 
     @property
     def exit_code(self) -> int:
+        if self.bad_input is not None:
+            return 2
         return {"PASS": 0, "FAIL": 1}.get(self.verdict, 3)
 
 
@@ -86,9 +89,17 @@ class RunSession:
         self.stopped = False
         self.result: RunResult | None = None
         self._prev_sigterm: object = None
+        self.bad_input: str | None = None
 
     # ------------------------------------------------------------------ open
     def open(self) -> None:
+        try:
+            self._open()
+        except ConfigError as exc:
+            self.bad_input = str(exc)
+            raise
+
+    def _open(self) -> None:
         opt = self.opt
         if not opt.rack_serial:
             raise ConfigError("command line", None, "--rack-serial", "the rack serial is required")
@@ -201,7 +212,7 @@ class RunSession:
             rec = self.recorder
             run_dir = rec.run_dir if rec else (self.opt.out_dir or Path("."))
             run_id = rec.info.run_id if rec else ""
-            self.result = RunResult(run_id, verdict, run_dir, list(rec.steps) if rec else [], report)
+            self.result = RunResult(run_id, verdict, run_dir, list(rec.steps) if rec else [], report, self.bad_input)
             if rec is not None:
                 self._record_safe_state(report)
                 status = "ABORTED" if self.aborted else ("COMPLETE" if verdict in ("PASS", "FAIL") else "ERROR")

@@ -149,3 +149,10 @@ def test_ctrl_c_reaches_the_safe_state_and_marks_the_run_aborted(tmp_path: Path,
     safe = [m for m in ocp_measurements(lines) if m["name"] == "safe_state_verified"]
     assert safe and all(m["value"] is True for m in safe), safe
     assert {m["metadata"]["component"] for m in safe} == {"loads off", "outlets on", "hosts Off"}
+
+
+def test_a_plan_for_another_sku_is_bad_input(tmp_path: Path, root: Path) -> None:
+    result = rackval("run", str(root / "test_plans" / "mini_smoke.yaml"), "--sim", "--profile", "nvl72",
+                     "--rack-serial", "SIM-1", "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "plan is written for 'mini' but the station has a 'nvl72' rack" in " ".join(result.stderr.split())
