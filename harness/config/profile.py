@@ -58,6 +58,18 @@ class InstrumentSpec(Strict):
     model: str
     max_current_a: float | None = None
     measures: str | None = Field(default=None, description="what an analyzer is wired to (a PDU name)")
+    channels: dict[int, str] = Field(default_factory=dict,
+                                     description="DAQ channel -> twin thermocouple point (RackTwin.thermocouple_points)")
+
+
+class Cdu(Strict):
+    """Coolant distribution unit: pumps (N+1) and leak detectors."""
+
+    name: str = "cdu1"
+    pumps: int = Field(default=2, ge=1)
+    supply_pressure_kpa: float = 300.0
+    return_pressure_kpa: float = 180.0
+    supply_rise_c_per_min_no_flow: float = 5.0
 
 
 class Busbar(Strict):
@@ -94,6 +106,7 @@ class Profile(Strict):
         description="(load fraction, efficiency) points, 80 PLUS Titanium by default")
     psu_noload_w: float = 20.0
     thermal: Thermal = Thermal()
+    cdu: Cdu | None = Field(default=None, description="liquid-cooled racks")
     timing: Timing = Timing()
     power_restore_policy: Literal["AlwaysOn", "AlwaysOff"] = "AlwaysOn"
 

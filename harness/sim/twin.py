@@ -133,6 +133,14 @@ class RackTwin:
         self.coolant_flow_lpm = max(1.0, profile.thermal.flow_lpm_per_kw * design_kw)
         self.coolant_return = Lagged(profile.thermal.coolant_tau_s, profile.thermal.coolant_supply_c)
         self.listeners: list[Callable[[str, dict[str, object]], None]] = []
+        cdu = profile.cdu
+        self.pumps: dict[str, bool] = {f"pump{i + 1}": True for i in range(cdu.pumps)} if cdu else {}
+        self._no_flow_since: float | None = None
+        self.leak_detectors: dict[str, str] = {}
+        if cdu:
+            self.leak_detectors[f"{cdu.name}.reservoir"] = "OK"
+            self.leak_detectors.update({f"{t}.coldplate": "OK" for t, tr in self.trays.items() if tr.spec.kind == "compute"})
+        self.sensor_faults: dict[str, float] = {}  # "tray/sensor" -> stuck value, or NaN for unavailable
 
     # ------------------------------------------------------------------ event machinery
     def _now(self) -> float:
@@ -381,6 +389,47 @@ class RackTwin:
                 self.eload_on = input_on
             self._changed()
 
+    def set_target_power(self, tray_name: str, watts: float) -> None:
+        """A DCGM-style targeted-power workload: utilization that draws ``watts`` (clamped to the tray's range)."""
+        spec = self.trays[tray_name].spec
+        self.set_utilization(tray_name, (watts - spec.idle_w) / (spec.max_w - spec.idle_w))
+
+    def set_fail_to_boot(self, tray_name: str, failed: bool = True) -> None:
+        """Fault: the tray's host never reaches On after its next power-on."""
+        with self._lock:
+            self._now()
+            self.trays[tray_name].fail_to_boot = failed
+
+    def set_leak(self, detector: str, state: Literal["OK", "Warning", "Critical"]) -> None:
+        with self._lock:
+            self._now()
+            if detector not in self.leak_detectors:
+                raise KeyError(f"no leak detector {detector!r}")
+            self.leak_detectors[detector] = state
+            self._emit("leak", detector=detector, state=state)
+
+    def fail_pump(self, pump: str, failed: bool = True) -> None:
+        with self._lock:
+            self._now()
+            if pump not in self.pumps:
+                raise KeyError(f"no pump {pump!r}")
+            self.pumps[pump] = not failed
+            flowing = any(self.pumps.values())
+            if not flowing and self._no_flow_since is None:
+                self._no_flow_since = self._t
+            elif flowing:
+                self._no_flow_since = None
+            self._emit("pump", pump=pump, failed=failed)
+            self._changed()
+
+    def set_sensor_fault(self, key: str, value: float | None) -> None:
+        """Fault: sensor ``tray/name`` stuck at ``value`` (NaN = unavailable); None clears it."""
+        with self._lock:
+            if value is None:
+                self.sensor_faults.pop(key, None)
+            else:
+                self.sensor_faults[key] = value
+
     def fail_psu(self, psu: str, failed: bool = True) -> None:
         with self._lock:
             self._now()
@@ -505,6 +554,10 @@ class RackTwin:
                     out[f"gpu{g}"] = supply + (hot - supply) * derate + self._n(f"gpu|{tray}|{g}", t, 0.2)
             else:
                 out["asic"] = hot + self._n(f"asic|{tray}", t, 0.2)
+            for name in out:
+                fault = self.sensor_faults.get(f"{tray}/{name}")
+                if fault is not None:
+                    out[name] = fault
             return out
 
     def busbar_v(self) -> float:
@@ -580,13 +633,58 @@ class RackTwin:
             v = spec.voltage_ln + self._n(f"v|{pdu}", t, 0.3)
             return {"V": v, "A": w / (v * pf * spec.phases), "W": w, "PF": min(1.0, pf)}
 
+    def _supply_c(self, t: float) -> float:
+        supply = self.profile.thermal.coolant_supply_c
+        if self._no_flow_since is not None and self.profile.cdu is not None:
+            supply += self.profile.cdu.supply_rise_c_per_min_no_flow * (t - self._no_flow_since) / 60.0
+        return supply
+
+    def _flow_lpm(self) -> float:
+        if self.pumps and not any(self.pumps.values()):
+            return 0.0
+        return self.coolant_flow_lpm  # N+1: the remaining pumps speed up to hold the flow
+
     def coolant(self) -> dict[str, float]:
+        """CDU secondary loop: supply/return temperature, flow, pressures, pump and leak states."""
         with self._lock:
             t = self._now()
-            supply = self.profile.thermal.coolant_supply_c
-            return {"supply_c": supply + self._n("coolant_supply", t, 0.05),
-                    "return_c": self.coolant_return.at(t) + self._n("coolant_return", t, 0.05),
-                    "flow_lpm": self.coolant_flow_lpm + self._n("coolant_flow", t, 0.2)}
+            supply = self._supply_c(t)
+            rise = self.coolant_return.at(t) - self.profile.thermal.coolant_supply_c
+            flow = self._flow_lpm()
+            out: dict[str, float] = {
+                "supply_c": supply + self._n("coolant_supply", t, 0.05),
+                "return_c": supply + rise + self._n("coolant_return", t, 0.05),
+                "flow_lpm": max(0.0, flow + self._n("coolant_flow", t, 0.2)) if flow else 0.0}
+            if self.profile.cdu is not None:
+                cdu = self.profile.cdu
+                running = sum(self.pumps.values())
+                out["supply_pressure_kpa"] = (cdu.supply_pressure_kpa if running else cdu.return_pressure_kpa) + \
+                    self._n("p_supply", t, 0.5)
+                out["return_pressure_kpa"] = cdu.return_pressure_kpa + self._n("p_return", t, 0.5)
+                # 60 % each with every pump running; the survivors speed up to hold the flow
+                out["pump_speed_pct"] = min(100.0, 60.0 * len(self.pumps) / running) if running else 0.0
+            return out
+
+    def pump_states(self) -> dict[str, bool]:
+        with self._lock:
+            self._now()
+            return dict(self.pumps)
+
+    def leak_states(self) -> dict[str, str]:
+        with self._lock:
+            self._now()
+            return dict(self.leak_detectors)
+
+    def thermocouple_points(self) -> dict[str, float]:
+        """What a thermocouple DAQ on the rack reads: coolant supply/return, air inlet and exhaust."""
+        with self._lock:
+            t = self._now()
+            c = self.coolant()
+            heat_kw = self._bus_load_w() / 1000.0
+            return {"coolant_supply": c["supply_c"] + self._n("tc_supply", t, 0.1),
+                    "coolant_return": c["return_c"] + self._n("tc_return", t, 0.1),
+                    "air_inlet": self.profile.thermal.air_inlet_c + self._n("tc_inlet", t, 0.1),
+                    "air_exhaust": self.profile.thermal.air_inlet_c + 0.15 * heat_kw + self._n("tc_exhaust", t, 0.1)}
 
     def rack_dc_power_w(self) -> float:
         with self._lock:
