@@ -43,6 +43,14 @@ class ShelfGroup(Strict):
         return [self.name.format(n=i + 1) for i in range(self.count)] if "{" in self.name else [self.name]
 
 
+class Branch(Strict):
+    """A PDU branch circuit behind one breaker."""
+
+    name: str
+    outlets: list[int] = Field(min_length=1)
+    rating_a: float = Field(gt=0)
+
+
 class PduSpec(Strict):
     name: str
     outlets: int = Field(ge=1)
@@ -51,6 +59,7 @@ class PduSpec(Strict):
     power_factor: float = Field(default=0.98, gt=0, le=1)
     vendor: str = "apc_rpdu2"
     feeds: dict[int, str] = Field(description="outlet -> shelfN.psuM")
+    branches: list[Branch] = Field(default_factory=list, description="breakers; none = never trips")
 
 
 class InstrumentSpec(Strict):

@@ -42,8 +42,11 @@ class SimStation:
         bmc = self.secrets["bmc"]
         self.fleet = RedfishFleet(self.twin, username=bmc["username"], password=bmc["password"], host=self.host)
         urls = self.fleet.start()
-        bmcs = [BmcEndpoint(name=name, url=url, credentials="bmc",
-                            role="compute_tray" if self.twin.trays[name].spec.kind == "compute" else "switch_tray")
+        roles: dict[str, str] = getattr(self.fleet, "roles", {})
+        ca_file: str | None = getattr(self.fleet, "ca_file", None)
+        bmcs = [BmcEndpoint(name=name, url=url, credentials="bmc", ca_file=ca_file,
+                            role=roles.get(name) or ("compute_tray" if self.twin.trays[name].spec.kind == "compute"
+                                                     else "switch_tray"))  # type: ignore[arg-type]
                 for name, url in urls.items()]
         pdus = []
         for spec in self.profile.pdus:

@@ -122,6 +122,8 @@ class RackTwin:
                 self.feeds[psu_name] = (pdu.name, n)
         self.pdu_specs = {p.name: p for p in profile.pdus}
         self.psu_failed: set[str] = set()
+        self.breaker_tripped: dict[tuple[str, str], bool] = {
+            (pdu.name, b.name): False for pdu in profile.pdus for b in pdu.branches}
         self.busbar_live = False
         self._busbar_gen = 0
         self._busbar_pending = False
@@ -165,8 +167,36 @@ class RackTwin:
             listener(kind, {"t": self._t, **data})
 
     def _changed(self) -> None:
-        """After a command: lagged signals head for the new steady state from now on."""
+        """After a command: breakers judge the new currents, lagged signals head for the new steady state."""
+        self._check_breakers()
         self._retarget(self._t)
+
+    def _check_breakers(self) -> None:
+        """A branch whose current exceeds its rating trips: its outlets go dark (deterministic: currents
+        only change at state changes, so this is judged exactly then)."""
+        for pdu in self.profile.pdus:
+            for b in pdu.branches:
+                if self.breaker_tripped[(pdu.name, b.name)]:
+                    continue
+                amps = sum(self._outlet_power_exact(pdu.name, n) for n in b.outlets) / (
+                    pdu.voltage_ln * pdu.power_factor)
+                if amps > b.rating_a:
+                    self.breaker_tripped[(pdu.name, b.name)] = True
+                    self._emit("breaker", pdu=pdu.name, branch=b.name, amps=amps, tripped=True)
+                    for n in b.outlets:
+                        self.outlet_gen[(pdu.name, n)] += 1
+                        self.outlet_pending.discard((pdu.name, n))
+                        self._set_relay((pdu.name, n), False)
+
+    def reset_breaker(self, pdu: str, branch: str) -> None:
+        """Close a tripped breaker; its outlets stay off until switched on."""
+        with self._lock:
+            self._now()
+            self.breaker_tripped[(pdu, branch)] = False
+            self._emit("breaker", pdu=pdu, branch=branch, tripped=False)
+
+    def breaker_of(self, pdu: str, outlet: int) -> str | None:
+        return next((b.name for b in self.pdu_specs[pdu].branches if outlet in b.outlets), None)
 
     def _retarget(self, t: float) -> None:
         supply = self.profile.thermal.coolant_supply_c
@@ -202,7 +232,10 @@ class RackTwin:
                 def close() -> None:
                     if self.outlet_gen[key] == gen:
                         self.outlet_pending.discard(key)
-                        self._set_relay(key, True)
+                        branch = self.breaker_of(*key)
+                        if branch is None or not self.breaker_tripped[(key[0], branch)]:
+                            self._set_relay(key, True)
+                            self._check_breakers()
 
                 self._schedule(self.profile.timing.outlet_on_delay_s, close)
             self._changed()
