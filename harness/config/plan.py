@@ -47,16 +47,39 @@ class SafeState(Strict):
     outlets: Literal["on", "off"] = "on"
 
 
+class Retry(Strict):
+    """Declared retries: every attempt is recorded; none is silent.
+
+    ``on``: ``transient`` retries an attempt that ended in a transient driver error (timeout, BMC
+    rebooting, SNMP loss); ``fail`` also retries an attempt whose checks failed.
+    """
+
+    attempts: int = Field(ge=1, le=10)
+    on: list[Literal["transient", "fail"]] = Field(default=["transient"], min_length=1)
+
+
 class StepBase(Strict):
     """Fields every step kind has."""
 
     kind: str
     name: str = ""
     timeout_s: float = Field(default=3600.0, gt=0, description="deadline for the whole step (simulated or real s)")
+    retry: Retry | None = None
 
     @property
     def title(self) -> str:
         return self.name or self.kind
+
+
+class Telemetry(Strict):
+    """Background sampling while the plan runs (seconds between samples, per source)."""
+
+    analyzer_s: float = Field(default=5.0, gt=0)
+    pdus_s: float = Field(default=10.0, gt=0)
+    bmc_power_s: float = Field(default=10.0, gt=0)
+    bmc_sensors_s: float = Field(default=30.0, gt=0)
+    cooling_s: float = Field(default=30.0, gt=0)
+    enabled: bool = True
 
 
 class Plan(Strict):
@@ -66,6 +89,7 @@ class Plan(Strict):
     envelope: str = Field(description="envelope file, relative to the plan")
     safe_state: SafeState = SafeState()
     stop_on_fail: bool = True
+    telemetry: Telemetry = Telemetry()
     steps: list[Any] = Field(min_length=1)
 
 
