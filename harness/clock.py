@@ -27,8 +27,12 @@ class Clock(Protocol):
     def now(self) -> float:
         """Seconds since the clock started (monotonic)."""
 
-    def sleep(self, seconds: float) -> None:
-        """Wait; on a virtual clock this lets simulated time advance."""
+    def sleep(self, seconds: float, cancel: threading.Event | None = None) -> None:
+        """Wait; on a virtual clock this lets simulated time advance. Returns early once ``cancel``
+        is set (and the setter has called :meth:`wake`)."""
+
+    def wake(self) -> None:
+        """Let sleepers re-check their ``cancel`` events."""
 
     def wall(self) -> datetime:
         """Timezone-aware wall time for records (the virtual clock derives it from `now`)."""
@@ -65,9 +69,15 @@ class RealClock:
     def now(self) -> float:
         return (time.monotonic() - self._t0) * self.speed
 
-    def sleep(self, seconds: float) -> None:
+    def sleep(self, seconds: float, cancel: threading.Event | None = None) -> None:
         if seconds > 0:
-            time.sleep(seconds / self.speed)
+            if cancel is None:
+                time.sleep(seconds / self.speed)
+            else:
+                cancel.wait(seconds / self.speed)
+
+    def wake(self) -> None:
+        """Nothing to do: a cancelled real sleep returns as soon as its event is set."""
 
     def wall(self) -> datetime:
         return self._wall0 + timedelta(seconds=self.now())
@@ -106,20 +116,24 @@ class VirtualClock:
     def wall(self) -> datetime:
         return self._wall0 + timedelta(seconds=self.now())
 
-    def sleep(self, seconds: float) -> None:
+    def sleep(self, seconds: float, cancel: threading.Event | None = None) -> None:
         with self._cond:
             self._token += 1
             token = self._token
             wake = self._now + max(0.0, seconds)
             self._sleepers[token] = wake
             try:
-                while self._now < wake:
+                while self._now < wake and not (cancel is not None and cancel.is_set()):
                     if self._advance_if_all_waiting():
                         continue
                     self._cond.wait(0.5)
             finally:
                 del self._sleepers[token]
                 self._cond.notify_all()
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
 
     def _advance_if_all_waiting(self) -> bool:
         """Jump to the earliest wake-up if every participant waits and none is already due.

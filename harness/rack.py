@@ -9,6 +9,7 @@ registry so :meth:`Rack.safe_state` can undo it and prove it by reading back.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -73,6 +74,7 @@ class Rack:
                 credentials.get(ep.credentials, "password"), timeout_s=station.timeouts.redfish_s,
                 ca_file=str(station.path(ep.ca_file)) if ep.ca_file else None, clock=clock)
             self.roles[ep.name] = ep.role
+        self._bmc_locks = {name: threading.Lock() for name in self.bmcs}
         self.pdus: dict[str, Pdu] = {ep.name: self._make_pdu(ep, credentials) for ep in station.pdus}
         self.outlets = [Outlet(ep.name, n, feeds) for ep in station.pdus for n, feeds in sorted(ep.outlets.items())]
         self._links: list[ScpiLink] = []
@@ -142,6 +144,17 @@ class Rack:
         return dict(zip(names, run_parallel(self.clock, jobs, max_workers=min(MAX_PARALLEL, len(names) or 1)),
                         strict=True))
 
+    def bmc(self, name: str, fn: Callable[[BmcClient], T]) -> T:
+        """Use one BMC's client exclusively: the DMTF client is not thread-safe, and the telemetry
+        sampler reads the same BMCs the steps command."""
+        client = self._declared_bmc(name)
+        with self._bmc_locks[name]:
+            return fn(client)
+
+    def each_bmc(self, fn: Callable[[BmcClient], T], names: list[str]) -> dict[str, T]:
+        """``fn`` on every named BMC concurrently, each client used by one thread at a time."""
+        return self.parallel(lambda n: self.bmc(n, fn), names)
+
     def _declared_outlet(self, pdu: str, number: int) -> Outlet:
         for outlet in self.outlets:
             if outlet.pdu == pdu and outlet.number == number:
@@ -181,7 +194,7 @@ class Rack:
 
     # ------------------------------------------------------------------ BMCs and hosts
     def bmcs_up(self, names: list[str] | None = None) -> dict[str, bool]:
-        return self.parallel(lambda n: self.bmcs[n].is_up(), names or list(self.bmcs))
+        return self.each_bmc(lambda c: c.is_up(), names or list(self.bmcs))
 
     def wait_bmcs_up(self, since: float, timeout_s: float, poll_s: float,
                      names: list[str] | None = None) -> dict[str, float | None]:
@@ -206,7 +219,7 @@ class Rack:
         """Host PowerState per tray; 'Unreachable' when the BMC does not answer."""
         def read(name: str) -> str:
             try:
-                return self.bmcs[name].power_state()
+                return self.bmc(name, lambda c: c.power_state())
             except TransientDriverError:
                 return "Unreachable"
         return self.parallel(read, names or self.trays)
@@ -256,9 +269,8 @@ class Rack:
 
     def reset(self, tray: str, reset_type: str) -> bool:
         """Send one Reset. Returns False when the outcome is uncertain (the caller reads back)."""
-        client = self._declared_bmc(tray)
         try:
-            client.reset(reset_type)
+            self.bmc(tray, lambda c: c.reset(reset_type))
             return True
         except PowerActionUncertain as exc:
             log.warning("%s: reset %s uncertain (%s); reading back, not re-sending", tray, reset_type, exc)
@@ -266,10 +278,10 @@ class Rack:
 
     # ------------------------------------------------------------------ telemetry reads
     def tray_powers_w(self) -> dict[str, float]:
-        return self.parallel(lambda n: self.bmcs[n].power_watts(), self.trays)
+        return self.each_bmc(lambda c: c.power_watts(), self.trays)
 
     def tray_sensors(self) -> dict[str, list[SensorReading]]:
-        return self.parallel(lambda n: self.bmcs[n].sensors(), self.trays)
+        return self.each_bmc(lambda c: c.sensors(), self.trays)
 
     def outlet_powers_w(self) -> dict[Outlet, float]:
         out: dict[Outlet, float] = {}
@@ -279,10 +291,25 @@ class Rack:
             out.update({o: watts[o.number] for o in mine})
         return out
 
+    # ------------------------------------------------------------------ cooling
+    def has_cooling(self) -> bool:
+        """Whether the station can read the coolant loop (a CDU over Redfish, or thermocouples)."""
+        return self._coolant_reader() is not None
+
+    def coolant(self) -> dict[str, float | None]:
+        """Coolant supply/return temperature (Cel) and flow (L/min); None where not measured."""
+        reader = self._coolant_reader()
+        if reader is None:
+            raise Refused("this station has no coolant instrumentation (no CDU endpoint, no thermocouple DAQ)")
+        return reader()
+
+    def _coolant_reader(self) -> Callable[[], dict[str, float | None]] | None:
+        return None
+
     # ------------------------------------------------------------------ identity
     def identities(self) -> list[DeviceIdentity]:
         out: list[DeviceIdentity] = []
-        ids = self.parallel(lambda n: self.bmcs[n].identity(), list(self.bmcs))
+        ids = self.each_bmc(lambda c: c.identity(), list(self.bmcs))
         for name, ident in ids.items():
             out.append(DeviceIdentity(name, self.roles[name], ident.get("model", ""), ident.get("serial_number", ""),
                                       ident.get("firmware_version", ""), ident.get("manufacturer", ""),

@@ -13,6 +13,7 @@ from harness.errors import RackvalError
 
 if TYPE_CHECKING:
     from harness.rack import Rack
+    from harness.telemetry import TelemetrySampler
 
 
 class StepTimeout(RackvalError):
@@ -40,8 +41,9 @@ class Sink(Protocol):
 
 class StepContext:
     def __init__(self, *, rack: Rack, clock: Clock, envelope: Envelope, sink: Sink, step: str,
-                 timeout_s: float) -> None:
+                 timeout_s: float, sampler: TelemetrySampler | None = None) -> None:
         self.rack, self.clock, self.envelope, self.sink, self.step = rack, clock, envelope, sink, step
+        self.sampler = sampler
         self.deadline = Deadline.after(clock, timeout_s)
         self.measurements: list[Measurement] = []
         self.started = clock.now()
