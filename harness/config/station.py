@@ -54,6 +54,16 @@ class InstrumentEndpoint(Strict):
     simulated: bool = False
 
 
+class HostEndpoint(Strict):
+    """A tray's host OS over SSH (for GPU workloads such as DCGM targeted power)."""
+
+    name: str = Field(min_length=1, description="the tray this host runs on")
+    host: str = Field(min_length=1)
+    port: int = Field(default=22, ge=1, le=65535)
+    credentials: str = Field(min_length=1, description="credential set with username and password")
+    host_key: str = Field(min_length=1, description="the host's public key ('ssh-ed25519 AAAA...'): pinned, never trusted on first use")
+
+
 class Timeouts(Strict):
     redfish_s: float = Field(default=10.0, gt=0)
     snmp_s: float = Field(default=1.0, gt=0)
@@ -71,6 +81,7 @@ class Station(Strict):
     bmcs: list[BmcEndpoint] = Field(min_length=1)
     pdus: list[PduEndpoint] = Field(default_factory=list)
     instruments: list[InstrumentEndpoint] = Field(default_factory=list)
+    hosts: list[HostEndpoint] = Field(default_factory=list)
     timeouts: Timeouts = Timeouts()
     base_dir: str = Field(default=".", exclude=True)
 
