@@ -14,7 +14,7 @@ from typing import Literal
 
 from harness.config.plan import Envelope, Limit
 
-Verdict = Literal["PASS", "FAIL", "INFO"]
+Verdict = Literal["PASS", "FAIL", "INFO", "SKIP"]
 
 
 @dataclass(frozen=True)

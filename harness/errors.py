@@ -57,6 +57,14 @@ class InstrumentError(DriverError):
     """A VISA/SCPI instrument failed: I/O error or an entry in its error queue."""
 
 
+class HostError(DriverError):
+    """A command on a tray's host OS (over SSH) failed."""
+
+
+class HostUnreachable(HostError, TransientDriverError):
+    """The host did not answer SSH (booting, down, network)."""
+
+
 class PowerActionUncertain(DriverError):
     """A power action was sent but its outcome could not be confirmed by reading back."""
 

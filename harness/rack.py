@@ -21,10 +21,11 @@ from harness.config.profile import Profile
 from harness.config.station import Credentials, InstrumentEndpoint, PduEndpoint, Station
 from harness.drivers.redfish.client import BmcClient, SensorReading
 from harness.drivers.snmp.pdu import Pdu, SnmpCredentials
+from harness.drivers.ssh.host import GpuWorkload, HostShell
 from harness.drivers.visa.eload import ElectronicLoad
 from harness.drivers.visa.link import ScpiLink
 from harness.drivers.visa.power_analyzer import PowerAnalyzer
-from harness.errors import PowerActionUncertain, Refused, TransientDriverError
+from harness.errors import HostUnreachable, PowerActionUncertain, Refused, TransientDriverError
 from harness.safety import SafeAction, SafetyRegistry, SafeStateReport
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,13 @@ class Rack:
         self.instruments: dict[str, InstrumentEndpoint] = {i.name: i for i in station.instruments}
         self.analyzer_measures = next((s.measures for s in profile.instruments.values()
                                        if s.role == "power_analyzer" and s.measures), None)
+        gpu_tdp = {n: g.gpu_tdp_w for g in profile.trays for n in g.names()}
+        self.workloads: dict[str, GpuWorkload] = {
+            h.name: GpuWorkload(HostShell(h.name, h.host, h.port, credentials.get(h.credentials, "username"),
+                                          credentials.get(h.credentials, "password"), host_key=h.host_key,
+                                          timeout_s=station.timeouts.redfish_s),
+                                gpu_tdp_w=gpu_tdp.get(h.name, 1000.0))
+            for h in station.hosts}
         self.safety = SafetyRegistry()
         self._register_safe_actions()
 
@@ -132,6 +140,8 @@ class Rack:
             pdu.close()
         for link in self._links:
             link.close()
+        for workload in self.workloads.values():
+            workload.shell.close()
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -283,6 +293,22 @@ class Rack:
     def tray_sensors(self) -> dict[str, list[SensorReading]]:
         return self.each_bmc(lambda c: c.sensors(), self.trays)
 
+    def phase_imbalance_pct(self) -> dict[str, float]:
+        """Per PDU: (max - min) / mean of its phase currents, in % (0 for a single phase)."""
+        out: dict[str, float] = {}
+        for name, pdu in self.pdus.items():
+            amps = list(pdu.phase_currents_a().values())
+            mean = sum(amps) / len(amps) if amps else 0.0
+            out[name] = 100.0 * (max(amps) - min(amps)) / mean if len(amps) > 1 and mean > 0 else 0.0
+        return out
+
+    def outlet_for(self, feeds: str) -> Outlet:
+        """The declared outlet feeding a PSU (e.g. shelf1.psu3)."""
+        for outlet in self.outlets:
+            if outlet.feeds == feeds:
+                return outlet
+        raise Refused(f"no outlet in the station file feeds {feeds}")
+
     def outlet_powers_w(self) -> dict[Outlet, float]:
         out: dict[Outlet, float] = {}
         for name, pdu in self.pdus.items():
@@ -290,6 +316,17 @@ class Rack:
             watts = pdu.outlets_power_w([o.number for o in mine])
             out.update({o: watts[o.number] for o in mine})
         return out
+
+    # ------------------------------------------------------------------ power shelves
+    def has_shelf_telemetry(self) -> bool:
+        """Whether the station reads the power shelves themselves (Redfish PowerEquipment)."""
+        return False
+
+    def shelf_output_w(self) -> dict[str, float]:
+        raise Refused("this station has no power-shelf telemetry")
+
+    def shelf_redundancy(self, shelf: str) -> bool | None:
+        raise Refused("this station has no power-shelf telemetry")
 
     # ------------------------------------------------------------------ cooling
     def has_cooling(self) -> bool:
@@ -330,6 +367,9 @@ class Rack:
     def _register_safe_actions(self) -> None:
         policy = self.policy
         self.safety.register(SafeAction("loads off", self._loads_off, self._loads_readback, order=0))
+        if self.workloads:
+            self.safety.register(SafeAction("workloads stopped", self._workloads_off, self._workloads_readback,
+                                            order=0))
         if policy.outlets == "on":
             self.safety.register(SafeAction("outlets on", lambda: self._outlets_to(True),
                                             lambda: self._outlets_readback(True), order=1))
@@ -352,6 +392,27 @@ class Rack:
             return "electronic load input still on"
         _, amps, _ = self.eload.measure()
         return None if amps < 0.5 else f"electronic load still draws {amps:.2f} A"
+
+    def _workloads_off(self) -> None:
+        def stop(tray: str) -> None:
+            try:
+                self.workloads[tray].stop()
+            except HostUnreachable:
+                pass  # no OS, no workload: the readback checks the host is really off
+        self.parallel(stop, list(self.workloads))
+
+    def _workloads_readback(self) -> str | None:
+        def check(tray: str) -> str | None:
+            w = self.workloads[tray]
+            try:
+                per_gpu = w.gpu_power_w()
+            except HostUnreachable:
+                state = self.power_states([tray])[tray]
+                return None if state in ("Off", "PoweringOff") else f"{tray}: host {state} but SSH does not answer"
+            busy = [p for p in per_gpu if p > 0.3 * w.gpu_tdp_w]
+            return f"{tray}: GPUs still at {max(busy):.0f} W" if busy else None
+        problems = [p for p in self.parallel(check, list(self.workloads)).values() if p]
+        return "; ".join(problems) or None
 
     def _outlets_to(self, on: bool) -> None:
         states = self.outlets_state()

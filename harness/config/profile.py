@@ -26,6 +26,7 @@ class TrayGroup(Strict):
     max_w: float = Field(gt=0)
     standby_w: float = Field(default=40.0, ge=0, description="BMC only, host off")
     gpus: int = Field(default=0, ge=0)
+    gpu_tdp_w: float = Field(default=1200.0, gt=0, description="per-GPU power at 100 % targeted power")
     r_c_per_kw: float = Field(default=9.0, gt=0, description="hottest component rise over coolant per kW")
     tau_s: float = Field(default=6.0, gt=0)
 

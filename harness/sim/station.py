@@ -15,11 +15,12 @@ from ruamel.yaml import YAML
 
 from harness.clock import Clock
 from harness.config.profile import Profile
-from harness.config.station import (BmcEndpoint, Credentials, InstrumentEndpoint, PduEndpoint, Station,
-                                    Timeouts)
+from harness.config.station import (BmcEndpoint, Credentials, HostEndpoint, InstrumentEndpoint, PduEndpoint,
+                                    Station, Timeouts)
 from harness.sim.redfish_server import RedfishFleet
 from harness.sim.scpi_server import ScpiServer
 from harness.sim.snmp_agent import PduAgent
+from harness.sim.ssh_hosts import HostFleet
 from harness.sim.twin import RackTwin
 
 
@@ -32,8 +33,10 @@ class SimStation:
         self.secrets = {
             "bmc": {"username": "rackval", "password": secrets.token_urlsafe(12)},
             "pdu": {"community": "rw-" + secrets.token_hex(6)},
+            "ssh": {"username": "rackval", "password": secrets.token_urlsafe(12)},
         }
         self.fleet: RedfishFleet | None = None
+        self.host_fleet: HostFleet | None = None
         self.agents: list[PduAgent] = []
         self.instruments: list[tuple[str, ScpiServer]] = []
         self.station: Station | None = None
@@ -64,10 +67,16 @@ class SimStation:
             self.instruments.append((name, server))
             instruments.append(InstrumentEndpoint(name=name, role=spec.role, model=spec.model, resource=resource,
                                                   simulated=True))
+        ssh = self.secrets["ssh"]
+        self.host_fleet = HostFleet(self.twin, username=ssh["username"], password=ssh["password"], host=self.host)
+        ssh_ports = self.host_fleet.start()
+        hosts = [HostEndpoint(name=tray, host=self.host, port=port, credentials="ssh",
+                              host_key=self.host_fleet.host_key_public)
+                 for tray, port in ssh_ports.items() if self.twin.trays[tray].spec.gpus]
         speed = getattr(self.clock, "speed", 1.0)
         self.station = Station(station_id=f"sim-{self.profile.sku}", profile=self.profile.sku, simulated=True,
                                speed=speed,
-                               bmcs=bmcs, pdus=pdus, instruments=instruments, power_on_stagger_s=1.0,
+                               bmcs=bmcs, pdus=pdus, instruments=instruments, hosts=hosts, power_on_stagger_s=1.0,
                                timeouts=Timeouts(redfish_s=5.0, snmp_s=1.0, snmp_retries=1, visa_ms=3000))
         return self.station
 
@@ -95,6 +104,8 @@ class SimStation:
         return secrets_path
 
     def stop(self) -> None:
+        if self.host_fleet is not None:
+            self.host_fleet.stop()
         for _, server in self.instruments:
             server.stop()
         for agent in self.agents:

@@ -422,6 +422,25 @@ class RackTwin:
                 self.eload_on = input_on
             self._changed()
 
+    def after(self, delay_s: float, action: Callable[[], None]) -> None:
+        """Run ``action`` (under the twin's lock) ``delay_s`` simulated seconds from now: for simulators
+        whose devices do things later (a workload that ends, a relay that closes)."""
+        with self._lock:
+            self._now()
+
+            def run() -> None:
+                action()
+                self._changed()
+
+            self._schedule(delay_s, run)
+
+    def host_os_running(self, tray_name: str) -> bool:
+        """Whether the tray's host OS answers (SSH): host On and booted."""
+        with self._lock:
+            self._now()
+            tr = self.trays[tray_name]
+            return tr.host == "On" and tr.os_running
+
     def set_target_power(self, tray_name: str, watts: float) -> None:
         """A DCGM-style targeted-power workload: utilization that draws ``watts`` (clamped to the tray's range)."""
         spec = self.trays[tray_name].spec

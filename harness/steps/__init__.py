@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from harness.steps import ac_cycle, dc_cycle, load_sweep
+from harness.steps import (ac_cycle, dc_cycle, group, load_sweep, power_agreement, psu_redundancy, sensor_sanity,
+                           thermal_soak)
 
 STEP_KINDS: dict[str, ModuleType] = {
     "ac_cycle": ac_cycle,
     "dc_cycle": dc_cycle,
     "load_sweep": load_sweep,
+    "sensor_sanity": sensor_sanity,
+    "thermal_soak": thermal_soak,
+    "power_agreement": power_agreement,
+    "psu_redundancy": psu_redundancy,
+    "group": group,
 }

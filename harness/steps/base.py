@@ -33,6 +33,15 @@ class Sink(Protocol):
         self.sink.measurement(m)
         return m
 
+    def skip(self, name: str, reason: str, *, limit: str | None = None, component: str | None = None,
+             meta: dict[str, object] | None = None) -> Measurement:
+        """A check the station cannot make: recorded as SKIP with the reason, never as a pass."""
+        m = Measurement(name, "not measured", "", component, limit, None, None, "SKIP", self.clock.now(),
+                        {**(meta or {}), "message": reason})
+        self.measurements.append(m)
+        self.sink.measurement(m)
+        return m
+
     def series(self, name: str, unit: str, times: Sequence[float], values: Sequence[float], *,
                component: str | None, limit: str | None, envelope: Envelope) -> None: ...
     def log(self, message: str, severity: str = "INFO") -> None: ...
@@ -61,6 +70,15 @@ class StepContext:
         """A built-in condition that fails regardless of the envelope (a tray that never came back)."""
         m = Measurement(name, bool(ok), "", component, None, None, None, "PASS" if ok else "FAIL",
                         self.clock.now(), {**(meta or {}), **({"message": message} if message else {})})
+        self.measurements.append(m)
+        self.sink.measurement(m)
+        return m
+
+    def skip(self, name: str, reason: str, *, limit: str | None = None, component: str | None = None,
+             meta: dict[str, object] | None = None) -> Measurement:
+        """A check the station cannot make: recorded as SKIP with the reason, never as a pass."""
+        m = Measurement(name, "not measured", "", component, limit, None, None, "SKIP", self.clock.now(),
+                        {**(meta or {}), "message": reason})
         self.measurements.append(m)
         self.sink.measurement(m)
         return m

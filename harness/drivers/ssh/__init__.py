@@ -1,0 +1,1 @@
+"""SSH to tray hosts (GPU workloads)."""
