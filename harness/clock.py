@@ -215,32 +215,48 @@ def wait_until(
 
 
 def run_parallel(clock: Clock, jobs: list[Callable[[], T]], max_workers: int | None = None) -> list[T]:
-    """Run jobs on threads that participate in the clock; the caller steps aside while it waits.
+    """Run jobs on threads that participate in the clock while the caller waits for them.
 
-    Exceptions are re-raised (the first one, after every job has finished) so no thread is left
-    running against the rack.
+    On a VirtualClock the caller counts as stepped aside only while one of its jobs is still
+    running: it becomes active again atomically with the last job finishing, so simulated time can
+    never slip forward between "the jobs are done" and "the caller goes on". Exceptions are re-raised
+    (the first one, after every job has finished) so no thread is left running against the rack.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     if not jobs:
         return []
+    virtual = clock if isinstance(clock, VirtualClock) else None
+    remaining = [len(jobs)]
+    if virtual is not None:
+        with virtual._cond:  # noqa: SLF001 - the clock's own helper
+            virtual._participants += len(jobs)
+            virtual._idle += 1
 
-    # Register participants before any job starts so an early sleeper cannot race time forward.
-    results: list[T] = []
+    def wrap(job: Callable[[], T]) -> Callable[[], T]:
+        def run() -> T:
+            try:
+                return job()
+            finally:
+                if virtual is not None:
+                    with virtual._cond:
+                        virtual._participants -= 1
+                        remaining[0] -= 1
+                        if remaining[0] == 0:
+                            virtual._idle -= 1  # the caller is active again, before time can move
+                        virtual._advance_if_all_waiting()
+        return run
+
     with ThreadPoolExecutor(max_workers=max_workers or len(jobs)) as pool:
-        with _pre_registered(clock, len(jobs)) as release:
-            futures = [pool.submit(_released(release, job)) for job in jobs]
-            with clock.idle():
-                for f in futures:
-                    f.exception()
+        futures = [pool.submit(wrap(job)) for job in jobs]
         for f in futures:
-            results.append(f.result())
-    return results
+            f.exception()
+    return [f.result() for f in futures]
 
 
 @contextlib.contextmanager
 def _pre_registered(clock: Clock, n: int) -> Iterator[Callable[[], contextlib.AbstractContextManager[None]]]:
-    """Hold ``n`` participant slots from now until each job takes one over."""
+    """Hold ``n`` participant slots from now until each thread that takes one over ends."""
     if not isinstance(clock, VirtualClock):
         yield contextlib.nullcontext
         return
@@ -257,11 +273,3 @@ def _pre_registered(clock: Clock, n: int) -> Iterator[Callable[[], contextlib.Ab
                 clock._advance_if_all_waiting()
 
     yield take_over
-
-
-def _released(release: Callable[[], contextlib.AbstractContextManager[None]], job: Callable[[], T]) -> Callable[[], T]:
-    def run() -> T:
-        with release():
-            return job()
-
-    return run

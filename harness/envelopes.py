@@ -100,3 +100,47 @@ def is_steady(times: Sequence[float], values: Sequence[float], *, window_s: floa
     mean = sum(recent) / len(recent)
     scale = max(abs(mean), 1e-9)
     return (max(recent) - min(recent)) / scale <= tolerance
+
+
+def limits_of(step: object) -> set[str]:
+    """The envelope limits a configured step checks (a group: those of its children)."""
+    from harness.steps import STEP_KINDS
+
+    kind = getattr(step, "kind", "")
+    if kind == "group":
+        return set().union(*(limits_of(child) for child in getattr(step, "steps", [])))
+    return set(getattr(STEP_KINDS.get(kind), "LIMITS", ()))
+
+
+def coverage(envelope: Envelope, steps: Sequence[object], measurements: Sequence[Measurement], *,
+             t: float = 0.0) -> list[Measurement]:
+    """Judge the envelope as a whole: every limit the plan's steps check must have been measured.
+
+    - a limit no step kind knows is a FAIL (a typo in the envelope would otherwise never be checked);
+    - a limit this plan's steps do not check is INFO (the envelope serves several plans of one SKU);
+    - a limit whose every check was SKIPped (the station lacks the instrument) is SKIP, never PASS;
+    - a limit checked by the plan but never measured is a FAIL.
+    """
+    from harness.steps import STEP_KINDS
+
+    known = set().union(*(set(getattr(m, "LIMITS", ())) for m in STEP_KINDS.values()))
+    checked = set().union(*(limits_of(s) for s in steps)) if steps else set()
+    out: list[Measurement] = []
+    for name in envelope.limits:
+        verdicts = {m.verdict for m in measurements if m.limit == name}
+        reasons = sorted({str(m.meta.get("message", "")) for m in measurements if m.limit == name and m.verdict == "SKIP"})
+        if name not in known:
+            out.append(Measurement("limit_measured", False, "", name, None, None, None, "FAIL", t,
+                                   {"message": f"no step kind checks a limit named {name} (typo?)"}))
+        elif name not in checked:
+            out.append(Measurement("limit_measured", False, "", name, None, None, None, "INFO", t,
+                                   {"message": "not checked by this plan's steps"}))
+        elif verdicts & {"PASS", "FAIL"}:
+            out.append(Measurement("limit_measured", True, "", name, None, None, None, "PASS", t, {}))
+        elif "SKIP" in verdicts:
+            out.append(Measurement("limit_measured", False, "", name, None, None, None, "SKIP", t,
+                                   {"message": "; ".join(r for r in reasons if r) or "skipped"}))
+        else:
+            out.append(Measurement("limit_measured", False, "", name, None, None, None, "FAIL", t,
+                                   {"message": f"envelope limit {name} was declared but no step measured it"}))
+    return out

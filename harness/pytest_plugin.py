@@ -26,6 +26,8 @@ if TYPE_CHECKING:  # the run machinery loads only when a plan actually runs
 
 COVERAGE_STEP = "envelope_coverage"  # the last item of every plan: no declared limit goes unmeasured
 RESULTS_KEY = pytest.StashKey[list["RunResult"]]()
+HOOKS_KEY = pytest.StashKey[dict[str, Any]]()  # RunOptions callbacks set by `rackval run` (confirm, live)
+_OPEN_RUNS: list["RunSession"] = []  # runs whose safe state is still to come (this process)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -38,10 +40,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--operator", default="", help="operator id recorded with the run")
     group.addoption("--rackval-out", metavar="DIR", help="run directory (default runs/<run-id>)")
     group.addoption("--store", metavar="URL", help="results store URL (default sqlite:///runs/results.db)")
+    group.addoption("--fault", metavar="SCENARIO", default=None,
+                    help="fault scenario applied to the simulated rack (--sim only)")
+    group.addoption("--rack", metavar="NAME", default=None, help="which rack of a multi-rack station file")
+    group.addoption("--resume", metavar="RUN_ID", default=None,
+                    help="continue an aborted run after its last completed step")
+    group.addoption("--yes", dest="rackval_yes", action="store_true",
+                    help="unattended: accept what would be asked (e.g. a rack serial that cannot be verified)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[RESULTS_KEY] = []
+
+
+def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    """Ctrl-C between two steps is an abort too (inside a step the runner sees it first)."""
+    for run in _OPEN_RUNS:
+        if run.result is None:
+            run.aborted = True
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -80,9 +96,12 @@ class PlanFile(pytest.File):
             profile=config.getoption("--profile"), seed=config.getoption("--seed"),
             rack_serial=config.getoption("--rack-serial") or ("SIM-0001" if config.getoption("--sim") else ""),
             operator=config.getoption("--operator"), out_dir=Path(out) if out else None,
-            store_url=config.getoption("--store"), command_line=shlex.join(sys.argv))
+            store_url=config.getoption("--store"), command_line=shlex.join(sys.argv),
+            fault=config.getoption("--fault"), rack=config.getoption("--rack"), resume=config.getoption("--resume"),
+            yes=bool(config.getoption("rackval_yes")), **config.stash.get(HOOKS_KEY, {}))
         assert self.loaded is not None
         self.session_run = RunSession(self.loaded, options)
+        _OPEN_RUNS.append(self.session_run)
         try:
             self.session_run.open()
         except BaseException:
@@ -93,9 +112,11 @@ class PlanFile(pytest.File):
     def teardown(self) -> None:
         if self.session_run is not None:
             result = self.session_run.finish()
+            if self.session_run in _OPEN_RUNS:
+                _OPEN_RUNS.remove(self.session_run)
             self.config.stash[RESULTS_KEY].append(result)
             _add_junit_properties(self.config, self.session_run)
-            if result.safe_state is not None and not result.safe_state.ok:
+            if result.safe_state is not None and not result.safe_state.ok and not self.session_run.aborted:
                 raise SafeStateFailed("; ".join(f"{o.name}: {o.detail}" for o in result.safe_state.failures()))
 
 

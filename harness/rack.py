@@ -18,7 +18,7 @@ from typing import TypeVar
 from harness.clock import Clock, Deadline, run_parallel
 from harness.config.plan import SafeState
 from harness.config.profile import Profile
-from harness.config.station import Credentials, InstrumentEndpoint, PduEndpoint, Station
+from harness.config.station import BmcEndpoint, Credentials, InstrumentEndpoint, PduEndpoint, Station
 from harness.drivers.redfish.client import BmcClient, SensorReading
 from harness.drivers.snmp.pdu import Pdu, SnmpCredentials
 from harness.drivers.ssh.host import GpuWorkload, HostShell
@@ -48,6 +48,18 @@ class Outlet:
 
 
 @dataclass(frozen=True)
+class InventoryItem:
+    """One device found in the rack (inventory step)."""
+
+    name: str
+    kind: str  # compute_tray | switch_tray | power_shelf | psu | gpu | cdu
+    serial: str
+    firmware: str
+    part_number: str
+    health: str | None
+
+
+@dataclass(frozen=True)
 class DeviceIdentity:
     """What traceability records for one device."""
 
@@ -66,15 +78,10 @@ class Rack:
     def __init__(self, station: Station, profile: Profile, credentials: Credentials, clock: Clock,
                  *, policy: SafeState | None = None) -> None:
         self.station, self.profile, self.clock = station, profile, clock
+        self._credentials = credentials
         self.policy = policy or SafeState()
-        self.bmcs: dict[str, BmcClient] = {}
-        self.roles: dict[str, str] = {}
-        for ep in station.bmcs:
-            self.bmcs[ep.name] = BmcClient(
-                ep.name, ep.url, credentials.get(ep.credentials, "username"),
-                credentials.get(ep.credentials, "password"), timeout_s=station.timeouts.redfish_s,
-                ca_file=str(station.path(ep.ca_file)) if ep.ca_file else None, clock=clock)
-            self.roles[ep.name] = ep.role
+        self.bmcs: dict[str, BmcClient] = {ep.name: self._make_bmc(ep) for ep in station.bmcs}
+        self.roles: dict[str, str] = {ep.name: ep.role for ep in station.bmcs}
         self._bmc_locks = {name: threading.Lock() for name in self.bmcs}
         self.pdus: dict[str, Pdu] = {ep.name: self._make_pdu(ep, credentials) for ep in station.pdus}
         self.outlets = [Outlet(ep.name, n, feeds) for ep in station.pdus for n, feeds in sorted(ep.outlets.items())]
@@ -84,6 +91,7 @@ class Rack:
         self.instruments: dict[str, InstrumentEndpoint] = {i.name: i for i in station.instruments}
         self.analyzer_measures = next((s.measures for s in profile.instruments.values()
                                        if s.role == "power_analyzer" and s.measures), None)
+        self.workloads_started = False
         gpu_tdp = {n: g.gpu_tdp_w for g in profile.trays for n in g.names()}
         self.workloads: dict[str, GpuWorkload] = {
             h.name: GpuWorkload(HostShell(h.name, h.host, h.port, credentials.get(h.credentials, "username"),
@@ -95,6 +103,29 @@ class Rack:
         self._register_safe_actions()
 
     # ------------------------------------------------------------------ construction
+    def _make_bmc(self, ep: BmcEndpoint) -> BmcClient:
+        creds = self._credentials
+        return BmcClient(ep.name, ep.url, creds.get(ep.credentials, "username"), creds.get(ep.credentials, "password"),
+                         timeout_s=self.station.timeouts.redfish_s,
+                         ca_file=str(self.station.path(ep.ca_file)) if ep.ca_file else None, clock=self.clock)
+
+    def telemetry_view(self) -> Rack:
+        """The same rack through drivers of its own, for the telemetry sampler.
+
+        Its own Redfish sessions and SNMP clients, so a sampler read (or its retry back-off) never
+        waits on, or holds up, a step's command to the same device; the instrument links are shared
+        (their locks cover one exchange, never a wait). It registers no safe actions.
+        """
+        view = Rack.__new__(Rack)
+        view.__dict__.update(self.__dict__)
+        view.bmcs = {ep.name: self._make_bmc(ep) for ep in self.station.bmcs}
+        view._bmc_locks = {name: threading.Lock() for name in view.bmcs}
+        view.pdus = {ep.name: self._make_pdu(ep, self._credentials) for ep in self.station.pdus}
+        view.workloads = {}
+        view.safety = SafetyRegistry()
+        view._links = []  # closing the view must not close the shared links
+        return view
+
     def _make_pdu(self, ep: PduEndpoint, credentials: Credentials) -> Pdu:
         if ep.snmp_version == "2c":
             creds = SnmpCredentials(version="2c", community=credentials.get(ep.credentials, "community"))
@@ -145,6 +176,11 @@ class Rack:
 
     # ------------------------------------------------------------------ helpers
     @property
+    def analyzer_covers_rack(self) -> bool:
+        """True when the power analyzer sits on the only PDU inlet: then it is the rack's AC power."""
+        return self.analyzer is not None and len(self.pdus) == 1 and self.analyzer_measures in self.pdus
+
+    @property
     def trays(self) -> list[str]:
         return [n for n, r in self.roles.items() if r in ("compute_tray", "switch_tray")]
 
@@ -158,8 +194,16 @@ class Rack:
         """Use one BMC's client exclusively: the DMTF client is not thread-safe, and the telemetry
         sampler reads the same BMCs the steps command."""
         client = self._declared_bmc(name)
-        with self._bmc_locks[name]:
+        lock = self._bmc_locks[name]
+        if not lock.acquire(blocking=False):
+            # the holder may be sleeping on the clock (a retry back-off): waiting here without
+            # stepping aside would freeze simulated time for everyone
+            with self.clock.idle():
+                lock.acquire()
+        try:
             return fn(client)
+        finally:
+            lock.release()
 
     def each_bmc(self, fn: Callable[[BmcClient], T], names: list[str]) -> dict[str, T]:
         """``fn`` on every named BMC concurrently, each client used by one thread at a time."""
@@ -317,6 +361,22 @@ class Rack:
             out.update({o: watts[o.number] for o in mine})
         return out
 
+    # ------------------------------------------------------------------ inventory, leaks, power limits
+    def inventory(self) -> list[InventoryItem]:
+        """Every device the station can see, with serial, firmware and health."""
+        items: list[InventoryItem] = []
+        for ident in self.identities():
+            if ident.kind in ("compute_tray", "switch_tray"):
+                items.append(InventoryItem(ident.name, ident.kind, ident.serial, ident.firmware, ident.part_number, None))
+        return items
+
+    def leak_states(self) -> dict[str, str]:
+        """Leak detector -> OK | Warning | Critical | Unavailable, for every detector the station reads."""
+        return {}
+
+    def set_power_limit(self, tray: str, watts: float | None) -> None:
+        raise Refused("power limits need the Redfish EnvironmentMetrics.PowerLimitWatts, not wired on this station")
+
     # ------------------------------------------------------------------ power shelves
     def has_shelf_telemetry(self) -> bool:
         """Whether the station reads the power shelves themselves (Redfish PowerEquipment)."""
@@ -367,9 +427,6 @@ class Rack:
     def _register_safe_actions(self) -> None:
         policy = self.policy
         self.safety.register(SafeAction("loads off", self._loads_off, self._loads_readback, order=0))
-        if self.workloads:
-            self.safety.register(SafeAction("workloads stopped", self._workloads_off, self._workloads_readback,
-                                            order=0))
         if policy.outlets == "on":
             self.safety.register(SafeAction("outlets on", lambda: self._outlets_to(True),
                                             lambda: self._outlets_readback(True), order=1))
@@ -392,6 +449,13 @@ class Rack:
             return "electronic load input still on"
         _, amps, _ = self.eload.measure()
         return None if amps < 0.5 else f"electronic load still draws {amps:.2f} A"
+
+    def workload_starting(self) -> None:
+        """A GPU workload is about to run: from now on the safe state must stop it (and prove it)."""
+        if not self.workloads_started:
+            self.workloads_started = True
+            self.safety.register(SafeAction("workloads stopped", self._workloads_off, self._workloads_readback,
+                                            order=0))
 
     def _workloads_off(self) -> None:
         def stop(tray: str) -> None:

@@ -2,6 +2,10 @@
 
 The pytest plugin drives it (one pytest item per step) and so does ``rackval run`` (through
 pytest), so there is one code path for hardware, CI and the command line.
+
+Order of opening, so nothing is powered before the rack is known to be the right one: station (or
+simulator) -> rack drivers -> instrument locks -> instrument links -> identities -> serial interlock
+-> recorder -> telemetry sampler. ``finish()`` stops the sampler, then reaches the safe state.
 """
 
 from __future__ import annotations
@@ -12,23 +16,28 @@ import secrets
 import signal
 import subprocess
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import harness
 from harness.clock import Clock, RealClock, VirtualClock
-from harness.config.plan import LoadedPlan
+from harness.config.plan import LoadedPlan, StepBase
 from harness.config.profile import load_profile
-from harness.config.station import Credentials, Station, load_station
-from harness.errors import ConfigError, DriverError, RackvalError
+from harness.config.station import Credentials, Station, load_station, select_rack
+from harness.envelopes import Measurement
+from harness.errors import ConfigError, DriverError, RackvalError, TransientDriverError
+from harness.interlock import check_serial
+from harness.locks import InstrumentLocks
 from harness.rack import Rack
 from harness.results.recorder import Recorder, RunInfo, StepRecord
 from harness.results.store import default_store_url
 from harness.safety import SafeStateReport
 from harness.steps import STEP_KINDS
-from harness.steps.base import StepContext
+from harness.steps.base import StepContext, StepTimeout
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +55,11 @@ class RunOptions:
     out_dir: Path | None = None
     store_url: str | None = None
     command_line: str = ""
+    fault: str | None = None  # a fault scenario applied to the simulated rack (--sim only)
+    rack: str | None = None  # which rack of a multi-rack station file
+    resume: str | None = None  # run id to continue after its last completed step
+    yes: bool = False  # unattended: accept what would otherwise be asked (an unverifiable serial)
+    confirm: Callable[[str], bool] | None = None  # ask the operator a yes/no question (interactive only)
 
 
 @dataclass
@@ -56,6 +70,7 @@ class RunResult:
     steps: list[StepRecord] = field(default_factory=list)
     safe_state: SafeStateReport | None = None
     bad_input: str | None = None  # the run could not start because a file or option is wrong
+    store_url: str = ""
 
     @property
     def exit_code(self) -> int:
@@ -78,18 +93,30 @@ def new_run_id(clock: Clock, rack_serial: str) -> str:
     return f"{clock.wall():%Y%m%d-%H%M%S}-{serial}-{secrets.token_hex(2)}"
 
 
+def retryable(step: StepBase, status: str, verdict: str, error: BaseException | None) -> bool:
+    """Does the plan's ``retry`` cover how this attempt ended?"""
+    if step.retry is None:
+        return False
+    if status == "ERROR" and isinstance(error, (TransientDriverError, StepTimeout)):
+        return "transient" in step.retry.on
+    return verdict == "FAIL" and "fail" in step.retry.on
+
+
 class RunSession:
     def __init__(self, plan: LoadedPlan, options: RunOptions) -> None:
         self.plan, self.opt = plan, options
         self.clock: Clock = VirtualClock() if options.sim else RealClock()
-        self.sim = None
+        self.sim: Any = None
         self.rack: Rack | None = None
         self.recorder: Recorder | None = None
+        self.sampler: Any = None
+        self.locks: InstrumentLocks | None = None
         self.aborted = False
         self.stopped = False
         self.result: RunResult | None = None
         self._prev_sigterm: object = None
         self.bad_input: str | None = None
+        self.store_url = options.store_url or default_store_url()
 
     # ------------------------------------------------------------------ open
     def open(self) -> None:
@@ -101,20 +128,27 @@ class RunSession:
 
     def _open(self) -> None:
         opt = self.opt
+        prior = self._prior_run() if opt.resume else None
         if not opt.rack_serial:
             raise ConfigError("command line", None, "--rack-serial", "the rack serial is required")
+        if opt.fault and not opt.sim:
+            raise ConfigError("command line", None, "--fault", "fault scenarios apply to simulated racks (--sim) only")
         if opt.sim:
             from harness.sim.station import SimStation
 
+            if prior is not None:  # same simulated wall time line as the first session
+                self.clock = VirtualClock(start_wall=prior["started_at"])
             profile = load_profile(opt.profile or self.plan.plan.profile or "mini")
             self.sim = SimStation(profile, clock=self.clock, seed=opt.seed, rack_serial=opt.rack_serial)
             station: Station = self.sim.start()
+            if opt.fault:
+                self.sim.apply_fault(opt.fault)
             credentials = self.sim.credentials()
             secret_values = self.sim.secret_values()
         else:
             if opt.station_path is None:
                 raise ConfigError("command line", None, "--station", "give --station FILE or --sim")
-            station = load_station(opt.station_path)
+            station = select_rack(load_station(opt.station_path), opt.rack, str(opt.station_path))
             if station.speed != 1.0:  # a `rackval sim --speed N` station: plan seconds are simulated seconds
                 self.clock = RealClock(speed=station.speed)
             profile = load_profile(station.profile, Path(station.base_dir))
@@ -123,20 +157,102 @@ class RunSession:
         if self.plan.plan.profile and self.plan.plan.profile != profile.sku:
             raise ConfigError(str(self.plan.path), None, "profile",
                               f"plan is written for {self.plan.plan.profile!r} but the station has a {profile.sku!r} rack")
-        self.rack = Rack(station, profile, credentials, self.clock, policy=self.plan.plan.safe_state)
-        self.rack.check_calibration(date.today())
-        run_id = new_run_id(self.clock, opt.rack_serial)
-        run_dir = opt.out_dir or Path.cwd() / "runs" / run_id
+        rack = Rack(station, profile, credentials, self.clock, policy=self.plan.plan.safe_state)
+        rack.check_calibration(date.today())
+        self.locks = InstrumentLocks([i.resource for i in station.instruments])
+        self.locks.acquire()
+        try:
+            rack.connect()
+            identities = rack.identities()
+            serial_check = check_serial(opt.rack_serial, identities, simulated=station.simulated,
+                                        accept_unverified=opt.yes, confirm=opt.confirm)
+        except BaseException:
+            rack.close()  # nothing was switched: no safe state to run on a rack that may be the wrong one
+            self.locks.release()
+            raise
+        self.rack = rack
+        run_id = prior["id"] if prior else new_run_id(self.clock, opt.rack_serial)
+        run_dir = Path(prior["out_dir"]) if prior else (opt.out_dir or Path.cwd() / "runs" / run_id)
         info = RunInfo(run_id=run_id, plan_name=self.plan.name, plan_path=str(self.plan.path),
                        plan_sha256=self.plan.plan_sha256, envelope_sha256=self.plan.envelope_sha256,
                        envelope_version=self.plan.envelope.version, station_id=station.station_id,
                        rack_serial=opt.rack_serial, operator=opt.operator, harness_version=harness.__version__,
                        git_sha=git_sha(), seed=opt.seed if opt.sim else None, simulated=station.simulated,
-                       sku=profile.sku, command_line=opt.command_line)
-        self.recorder = Recorder(run_dir, opt.store_url or default_store_url(), self.clock, info, secret_values)
+                       sku=profile.sku, command_line=opt.command_line,
+                       station_path=str(opt.station_path or ""), rack_name=opt.rack or "",
+                       serial_check=serial_check, fault=opt.fault)
+        self.recorder = Recorder(run_dir, self.store_url, self.clock, info, secret_values,
+                                 envelope=self.plan.envelope, resume=prior is not None)
         self._install_sigterm()
-        self.rack.connect()
-        self.recorder.start_run(self.rack.identities())
+        self.recorder.start_run(identities)
+        self.recorder.event("serial_check", serial_check, serial=opt.rack_serial)
+        if opt.fault:
+            self.recorder.event("fault", f"fault scenario {opt.fault} applied to the simulated rack")
+        if prior is not None and opt.sim:
+            self._replay_to_resume_point()
+        self._start_sampler()
+
+    def _prior_run(self) -> dict[str, Any]:
+        """The run to resume, checked: same plan (by hash), not finished."""
+        from sqlalchemy.orm import Session
+
+        from harness.results.store import find_run, open_store
+
+        engine = open_store(self.store_url)
+        try:
+            with Session(engine) as db:
+                row = find_run(db, self.opt.resume or "")
+                if row is None:
+                    raise ConfigError("command line", None, "--resume", f"no run {self.opt.resume!r} in the store")
+                if row.status in ("COMPLETE", "RUNNING") or row.verdict in ("PASS", "FAIL"):
+                    raise ConfigError("command line", None, "--resume",
+                                      f"run {row.id} is {row.status} ({row.verdict}); only an aborted or errored run "
+                                      "can be resumed")
+                if row.plan_sha256 != self.plan.plan_sha256 or row.envelope_sha256 != self.plan.envelope_sha256:
+                    raise ConfigError(str(self.plan.path), None, "plan",
+                                      f"the plan or its envelope changed since run {row.id} started; resume refused")
+                if self.opt.rack_serial and self.opt.rack_serial != row.rack_serial:
+                    raise ConfigError("command line", None, "--rack-serial",
+                                      f"run {row.id} is for rack {row.rack_serial!r}, not {self.opt.rack_serial!r}")
+                self.opt.rack_serial = row.rack_serial
+                if row.simulated and row.seed is not None and row.station_path == "":
+                    self.opt.sim, self.opt.seed = True, row.seed
+                    self.opt.fault = self.opt.fault or row.fault
+                return {"id": row.id, "out_dir": row.out_dir, "started_at": row.started_at}
+        finally:
+            engine.dispose()
+
+    def _replay_to_resume_point(self) -> None:
+        """--sim resume: bring simulated time to where the first unfinished step started before.
+
+        Replaying the earlier steps is not possible (nor wanted); the simulated rack starts powered
+        and idle, which is the state every step boundary leaves it in, and noise is a function of
+        (seed, source, time), so the re-run step sees the readings it would have seen."""
+        assert self.recorder is not None
+        for index in range(len(self.plan.steps) + 1):
+            if self.recorder._restored.get(index) is None:  # noqa: SLF001 - the runner's own recorder
+                t = self.recorder.step_t_start(index)
+                if t is not None and t > self.clock.now():
+                    self.clock.sleep(t - self.clock.now())
+                return
+
+    def _start_sampler(self) -> None:
+        import harness.telemetry as telemetry
+
+        cls = getattr(telemetry, "TelemetrySampler", None)
+        if cls is None or not self.plan.plan.telemetry.enabled or self.rack is None:
+            return
+        self.sampler = cls(self.rack, self.clock, self.recorder, self.plan.plan.telemetry)
+        self.sampler.start()
+
+    def live_readings(self) -> dict[str, Any]:
+        """Key live readings for the operator's display (rack kW, hottest component, coolant dT)."""
+        if self.sampler is None:
+            return {}
+        try:
+            return dict(self.sampler.latest())
+        except Exception:  # the display must never stop a run
+            return {}
 
     def _install_sigterm(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -154,32 +270,50 @@ class RunSession:
 
     def run_step(self, index: int) -> StepRecord:
         assert self.rack is not None and self.recorder is not None, "open() first"
-        rec_ = self.recorder
+        restored = self.recorder.restored(index)
+        if restored is not None:  # finished by an earlier session of this run: not run again
+            if restored.verdict in ("FAIL", "ERROR") and self.plan.plan.stop_on_fail:
+                self.stopped = True
+            return restored
         if index == len(self.plan.steps):
             return self._coverage_step(index)
         step = self.plan.steps[index]
-        rec = rec_.start_step(index, step.title, step.kind)
+        attempts = step.retry.attempts if step.retry else 1
+        rec_ = self.recorder
+        rec = rec_.start_step(index, step.title, step.kind, attempts=attempts)
         if self.stopped:
             return rec_.end_step(status="SKIP", verdict="SKIP", message="not run: an earlier step did not pass")
-        ctx = StepContext(rack=self.rack, clock=self.clock, envelope=self.plan.envelope, sink=rec_, step=step.title,
-                          timeout_s=step.timeout_s)
+        for number in range(1, attempts + 1):
+            if number > 1:
+                rec_.start_attempt(number, attempts)
+            status, verdict, message, error = self._attempt(step)
+            if number < attempts and retryable(step, status, verdict, error):
+                rec_.end_attempt(status=status, verdict=verdict, message=message, retried=True)
+                continue
+            break
+        if verdict in ("FAIL", "ERROR") and self.plan.plan.stop_on_fail:
+            self.stopped = True
+        return rec_.end_step(status=status, verdict=verdict, message=message)
+
+    def _attempt(self, step: StepBase) -> tuple[str, str, str, BaseException | None]:
+        """One attempt of a step: (status, verdict, message, the error that ended it)."""
+        assert self.rack is not None and self.recorder is not None
+        ctx = StepContext(rack=self.rack, clock=self.clock, envelope=self.plan.envelope, sink=self.recorder,
+                          step=step.title, timeout_s=step.timeout_s, sampler=self.sampler)
         try:
             STEP_KINDS[step.kind].run(ctx, step)
         except KeyboardInterrupt:
             self.aborted = self.stopped = True
-            rec_.end_step(status="ERROR", verdict="ERROR", message="aborted by the operator")
+            self.recorder.end_step(status="ABORTED", verdict="ABORTED", message="aborted by the operator")
+            self.recorder.event("aborted", f"aborted by the operator during {step.title}")
             raise
         except (DriverError, RackvalError) as exc:
-            self.stopped = self.plan.plan.stop_on_fail
-            return rec_.end_step(status="ERROR", verdict="ERROR", message=f"{type(exc).__name__}: {exc}")
+            return "ERROR", "ERROR", f"{type(exc).__name__}: {exc}", exc
         except Exception as exc:  # a bug, not a rack problem: record it, keep the run's records whole
             log.exception("step %s crashed", step.title)
-            self.stopped = self.plan.plan.stop_on_fail
-            return rec_.end_step(status="ERROR", verdict="ERROR", message=f"internal error: {type(exc).__name__}: {exc}")
-        verdict = "FAIL" if rec.failures else "PASS"
-        if verdict == "FAIL" and self.plan.plan.stop_on_fail:
-            self.stopped = True
-        return rec_.end_step(status="COMPLETE", verdict=verdict)
+            return "ERROR", "ERROR", f"internal error: {type(exc).__name__}: {exc}", exc
+        failed = self.recorder.steps[-1].failures
+        return "COMPLETE", "FAIL" if failed else "PASS", "", None
 
     def _coverage_step(self, index: int) -> StepRecord:
         """A limit declared but never measured is a failure, not a pass."""
@@ -189,22 +323,21 @@ class RunSession:
             return self.recorder.end_step(status="SKIP", verdict="SKIP", message="not run: an earlier step did not pass")
         measured = {m.limit for s in self.recorder.steps for m in s.measurements if m.limit}
         for name in self.plan.envelope.limits:
-            ctx_ok = name in measured
-            from harness.envelopes import Measurement
-
+            ok = name in measured
             self.recorder.measurement(Measurement(
-                "limit_measured", ctx_ok, "", name, None, None, None, "PASS" if ctx_ok else "FAIL", self.clock.now(),
-                {} if ctx_ok else {"message": f"envelope limit {name} was declared but no step measured it"}))
+                "limit_measured", ok, "", name, None, None, None, "PASS" if ok else "FAIL", self.clock.now(),
+                {} if ok else {"message": f"envelope limit {name} was declared but no step measured it"}))
         return self.recorder.end_step(status="COMPLETE", verdict="FAIL" if rec.failures else "PASS")
 
     # ------------------------------------------------------------------ finish
     def finish(self) -> RunResult:
-        """Safe state (verified), final records, simulators stopped. Safe to call once; never raises
-        before the safe state has been attempted."""
+        """Sampler stopped, safe state (verified), final records, report, simulators stopped. Safe to
+        call once; never raises before the safe state has been attempted."""
         if self.result is not None:
             return self.result
         report: SafeStateReport | None = None
         try:
+            self._stop_sampler()
             if self.rack is not None:
                 report = self.rack.safe_state()
         finally:
@@ -212,19 +345,39 @@ class RunSession:
             rec = self.recorder
             run_dir = rec.run_dir if rec else (self.opt.out_dir or Path("."))
             run_id = rec.info.run_id if rec else ""
-            self.result = RunResult(run_id, verdict, run_dir, list(rec.steps) if rec else [], report, self.bad_input)
+            self.result = RunResult(run_id, verdict, run_dir, list(rec.steps) if rec else [], report, self.bad_input,
+                                    self.store_url)
             if rec is not None:
                 self._record_safe_state(report)
                 status = "ABORTED" if self.aborted else ("COMPLETE" if verdict in ("PASS", "FAIL") else "ERROR")
                 rec.end_run(status=status, verdict=verdict)
                 rec.close()
+                self._write_report(run_id, run_dir)
             if self.rack is not None:
                 self.rack.close()
+            if self.locks is not None:
+                self.locks.release()
             if self.sim is not None:
                 self.sim.stop()
             if self._prev_sigterm is not None:
                 signal.signal(signal.SIGTERM, self._prev_sigterm)  # type: ignore[arg-type]
         return self.result
+
+    def _stop_sampler(self) -> None:
+        if self.sampler is None:
+            return
+        try:
+            self.sampler.stop()
+        except Exception:  # the safe state must still run
+            log.exception("telemetry sampler did not stop cleanly")
+
+    def _write_report(self, run_id: str, run_dir: Path) -> None:
+        from harness.results.report import write_report
+
+        try:
+            write_report(self.store_url, run_id, run_dir / "report.html")
+        except Exception:  # the records are in the store: `rackval report RUN_ID` can write it again
+            log.exception("report.html could not be written")
 
     def _verdict(self, report: SafeStateReport | None) -> str:
         steps = self.recorder.steps if self.recorder else []
@@ -239,10 +392,7 @@ class RunSession:
 
     def _record_safe_state(self, report: SafeStateReport | None) -> None:
         assert self.recorder is not None
-        from harness.envelopes import Measurement
-
-        index = (self.recorder.steps[-1].index + 1) if self.recorder.steps else 0
-        self.recorder.start_step(index, "safe_state", "safe_state")
+        self.recorder.start_step(len(self.plan.steps) + 1, "safe_state", "safe_state")
         if report is None:
             self.recorder.end_step(status="ERROR", verdict="ERROR", message="safe state was not attempted")
             return

@@ -33,7 +33,7 @@ Reading = tuple[str, str, str | None, float]  # (metric, unit, component, value)
 @dataclass(frozen=True)
 class Sample:
     t: float
-    ac_w: float | None  # power analyzer at the PDU inlet
+    ac_w: float | None  # the rack's AC input: the analyzer if it sees the whole rack, else the PDU outlets
     pdu_w: float | None  # sum of the declared outlets (SNMP)
     bmc_w: float | None  # sum of the trays' own power readings (Redfish)
     busbar_v: float | None
@@ -69,9 +69,9 @@ class RackSampler:
     def sample(self) -> Sample:
         rack = self.rack
         t = rack.clock.now()
-        ac_w = rack.analyzer.measure()["W"] if rack.analyzer else None
         outlets = rack.outlet_powers_w() if rack.pdus else {}
         pdu_w = sum(outlets.values()) if outlets else None
+        ac_w = rack.analyzer.measure()["W"] if rack.analyzer_covers_rack and rack.analyzer else pdu_w
         bmc = rack.tray_powers_w() if rack.trays else {}
         busbar_v = load_w = None
         if rack.eload is not None:
@@ -112,8 +112,9 @@ class _Buffer:
 
 class TelemetrySampler:
     def __init__(self, rack: Rack, clock: Clock, sink: TelemetrySink | None, config: Telemetry) -> None:
-        self.rack, self.clock, self.sink, self.config = rack, clock, sink, config
-        self.sources = build_sources(rack, config)
+        self.rack = rack.telemetry_view()  # drivers of its own: never waits on a step's device, nor holds one up
+        self.clock, self.sink, self.config = clock, sink, config
+        self.sources = build_sources(self.rack, config)
         self._series: dict[tuple[str, str | None], _Buffer] = {}
         self._latest: dict[tuple[str, str | None], float] = {}
         self._lock = threading.Lock()
@@ -147,6 +148,7 @@ class TelemetrySampler:
             for th in self._threads:
                 th.join()
         self._threads.clear()
+        self.rack.close()
         if hasattr(self, "_slots"):
             self._slots.__exit__(None, None, None)
             del self._slots
@@ -247,8 +249,11 @@ def build_sources(rack: Rack, config: Telemetry) -> list[Source]:
         def read_analyzer() -> list[Reading]:
             assert rack.analyzer is not None
             m = rack.analyzer.measure()
-            return [("rack_ac_power_w", "W", None, m["W"]), ("inlet_pf", "", where, m["PF"]),
-                    ("inlet_v", "V", where, m["V"])]
+            out: list[Reading] = [("analyzer_w", "W", where, m["W"]), ("inlet_pf", "", where, m["PF"]),
+                                  ("inlet_v", "V", where, m["V"])]
+            if rack.analyzer_covers_rack:
+                out.append(("rack_ac_power_w", "W", None, m["W"]))
+            return out
 
         sources.append(Source("analyzer", config.analyzer_s, read_analyzer))
     if rack.pdus:
@@ -261,6 +266,8 @@ def build_sources(rack: Rack, config: Telemetry) -> list[Source]:
                 shelves[shelf] = shelves.get(shelf, 0.0) + w
             out += [("shelf_ac_w", "W", shelf, w) for shelf, w in sorted(shelves.items())]
             out.append(("pdu_total_w", "W", None, sum(watts.values())))
+            if not rack.analyzer_covers_rack:
+                out.append(("rack_ac_power_w", "W", None, sum(watts.values())))
             return out
 
         sources.append(Source("pdus", config.pdus_s, read_pdus))
@@ -269,6 +276,18 @@ def build_sources(rack: Rack, config: Telemetry) -> list[Source]:
             watts = rack.tray_powers_w()
             return [("tray_power_w", "W", t, w) for t, w in watts.items()] + [
                 ("trays_dc_w", "W", None, sum(watts.values()))]
+
+        every = max(1, round(config.bmc_sensors_s / config.bmc_power_s))
+        count = [0]
+
+        def read_bmcs() -> list[Reading]:
+            """Power every period, sensors every ``every``-th: one thread, so the two never wait on
+            one BMC client."""
+            out = read_power()
+            if count[0] % every == 0:
+                out += read_sensors()
+            count[0] += 1
+            return out
 
         def read_sensors() -> list[Reading]:
             out: list[Reading] = []
@@ -280,8 +299,7 @@ def build_sources(rack: Rack, config: Telemetry) -> list[Source]:
                     out.append(("tray_hottest_c", "Cel", tray, value))
             return out
 
-        sources.append(Source("bmc_power", config.bmc_power_s, read_power))
-        sources.append(Source("bmc_sensors", config.bmc_sensors_s, read_sensors))
+        sources.append(Source("bmcs", config.bmc_power_s, read_bmcs))
     if rack.eload is not None:
         def read_load() -> list[Reading]:
             assert rack.eload is not None

@@ -18,7 +18,8 @@ CLI = [sys.executable, "-m", "harness.cli"]
 
 
 def rackval(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([*CLI, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
 
 
 def ocp_lines(run_dir: Path) -> list[dict]:
@@ -127,7 +128,7 @@ def test_ctrl_c_reaches_the_safe_state_and_marks_the_run_aborted(tmp_path: Path,
     run_dir = tmp_path / "out"
     proc = subprocess.Popen([*CLI, "run", str(root / "test_plans" / "mini_smoke.yaml"), "--sim", "--rack-serial",
                              "SIM-1", "--out", str(run_dir)], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     ocp = run_dir / "ocp.jsonl"
     try:
         for _ in range(600):  # until the load sweep has started (the load is on)
@@ -146,6 +147,9 @@ def test_ctrl_c_reaches_the_safe_state_and_marks_the_run_aborted(tmp_path: Path,
     lines = ocp_lines(run_dir)
     assert_valid_ocp(lines)
     assert lines[-1]["testRunArtifact"]["testRunEnd"]["status"] == "ERROR"
+    db = sqlite3.connect(tmp_path / "runs" / "results.db")
+    assert db.execute("select status, verdict from runs").fetchall() == [("ABORTED", "ABORTED")]
+    assert (run_dir / "report.html").exists(), "partial results are kept, with their report"
     safe = [m for m in ocp_measurements(lines) if m["name"] == "safe_state_verified"]
     assert safe and all(m["value"] is True for m in safe), safe
     assert {m["metadata"]["component"] for m in safe} == {"loads off", "outlets on", "hosts Off"}

@@ -12,7 +12,7 @@ from harness.clock import VirtualClock
 from harness.config.profile import load_profile
 from harness.drivers.visa.link import ScpiError, ScpiLink
 from harness.sim.scpi_device import Call, ScpiDevice, scpi
-from harness.sim.scpi_parser import CommandTree, ScpiFault, split_unit, split_units
+from harness.sim.scpi_parser import CommandTree, ScpiFault, channel_list, split_unit, split_units
 from harness.sim.scpi_server import ScpiServer
 from harness.sim.twin import RackTwin
 
@@ -76,6 +76,25 @@ def test_message_splitting_respects_quotes() -> None:
     assert split_units('A 1;B "x;y";;C?') == ["A 1", 'B "x;y"', "C?"]
     assert split_unit(':NUM:NORM:ITEM1 URMS, 1') == (":NUM:NORM:ITEM1", ["URMS", "1"])
     assert split_unit("*IDN?") == ("*IDN?", [])
+    assert split_unit("CONF:TEMP TC,K,(@101,103:104)") == ("CONF:TEMP", ["TC", "K", "(@101,103:104)"])
+
+
+def test_channel_lists() -> None:
+    assert channel_list("(@101:104,106)") == [101, 102, 103, 104, 106]
+    assert channel_list("( @ 201 , 101 )") == [201, 101]  # scan order is list order
+    assert channel_list("(@101,101)") == [101]
+    for bad in ("101", "(@)", "(@104:101)", "(@120:201)", "(@1a)", "(@1:2:3)", "(@101;102)"):
+        with pytest.raises(ScpiFault) as info:
+            channel_list(bad)
+        assert info.value.code == -224, bad
+    with pytest.raises(ScpiFault, match="no channel 121"):
+        channel_list("(@119:121)", lambda ch: ch % 100 <= 20)
+
+
+def test_device_specific_errors_set_the_device_dependent_bit() -> None:
+    toy = _Toy()
+    toy.push_error(ScpiFault(301, "OCP"))
+    assert toy.process("*ESR?;SYST:ERR?") == '8;301,"Protection tripped; OCP"'
 
 
 class _Toy(ScpiDevice):
@@ -175,7 +194,7 @@ def test_constant_power_converts_at_the_present_busbar_voltage(eload: ScpiLink, 
     volts = twin.busbar_v()
     eload.write("MODE CPH;POW:STAT:L1 5000;LOAD ON")
     assert twin.eload_current_a == pytest.approx(5000 / volts, rel=1e-3)
-    v, a, w = (eload.query_float(q) for q in ("MEAS:VOLT?", "MEAS:CURR?", "MEAS:POW?"))
+    _v, _a, w = (eload.query_float(q) for q in ("MEAS:VOLT?", "MEAS:CURR?", "MEAS:POW?"))
     assert w == pytest.approx(5000, rel=0.02)  # the busbar sags a little under the load
     with pytest.raises(ScpiError, match="-224"):
         eload.write("MODE CRH")  # not simulated: said so, not silently ignored

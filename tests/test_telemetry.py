@@ -33,7 +33,7 @@ def test_sampler_keeps_every_source_on_schedule(sim_station: SimStation) -> None
         rack.close()
     stats = sampler.stats()
     assert stats["analyzer"][:2] == (61, 61)  # t = 0, 1, ..., 60: every sample due was taken
-    assert stats["bmc_sensors"][:2] == (7, 7)
+    assert stats["bmcs"][:2] == (13, 13)  # power every 5 s, sensors every other sample
     times, watts = sampler.series("rack_ac_power_w")
     assert times == [float(i) for i in range(61)]
     assert watts[-1] > watts[0] + 8000  # the 10 kW load shows up

@@ -16,12 +16,16 @@ from hypothesis import strategies as st
 
 from harness.clock import VirtualClock
 from harness.config.profile import load_profile
+from harness.drivers.visa.ac_source import DIALECTS as AC_DIALECTS
+from harness.drivers.visa.ac_source import AcSource
+from harness.drivers.visa.daq import DIALECTS as DAQ_DIALECTS
+from harness.drivers.visa.daq import OpenThermocouple, ThermocoupleDaq
 from harness.drivers.visa.eload import DIALECTS as ELOAD_DIALECTS
 from harness.drivers.visa.eload import ElectronicLoad
 from harness.drivers.visa.link import InstrumentIOError, InstrumentReplyError, ScpiLink, parse_number
 from harness.drivers.visa.power_analyzer import DIALECTS as ANALYZER_DIALECTS
 from harness.drivers.visa.power_analyzer import PowerAnalyzer
-from harness.drivers.visa.properties import ReadbackMismatch, UnsupportedCommand, format_number
+from harness.drivers.visa.properties import Dialect, ReadbackMismatch, UnsupportedCommand, format_number
 from harness.errors import DriverError
 from harness.paths import fixtures_dir
 from harness.sim.scpi_server import ScpiServer
@@ -118,24 +122,38 @@ def test_analyzer_measure_is_the_twin_reading(analyzer_server: ScpiServer, twin:
     loaded = analyzer.measure()
     assert loaded["W"] == pytest.approx(twin.analyzer_reading("pdu1")["W"], rel=1e-5)
     assert loaded["W"] - idle["W"] > 300 * 45  # the load's power shows up at the PDU inlet, plus losses
-    assert sum(m.startswith(":NUMeric:NORMal:ITEM") for m in analyzer_server.log) == 4  # configured once
+    assert sum(m.startswith(":NUMeric:NORMal:ITEM") for m in analyzer_server.log) == 6  # configured once
     analyzer.link.close()
 
 
-def test_driver_command_strings_are_understood_by_the_simulator(twin: RackTwin) -> None:
-    """Every canonical string a dialect sends parses on the simulated model without an error."""
-    for (role, model), dialect, value in [
-        (("eload", "chroma63600"), ELOAD_DIALECTS["chroma63600"], format_number(1.0)),
-        (("power_analyzer", "yokogawa_wt5000"), ANALYZER_DIALECTS["yokogawa_wt5000"], None),
-    ]:
-        device = ScpiServer(twin, role=role, model=model).device  # type: ignore[arg-type]
-        sent = [*dialect.setup]
-        for key, template in dialect.commands.items():
-            token = {"mode": "CCH", "input": "OFF"}.get(key, value)
-            sent.append(template.format(token) if "{}" in template else template)  # type: ignore[union-attr]
-        for command in sent:
-            device.process(command)
-            assert device.process("SYST:ERR?") == '+0,"No error"', command
+_ALL_DIALECTS = [
+    *((("eload", name), d) for name, d in ELOAD_DIALECTS.items()),
+    *((("power_analyzer", name), d) for name, d in ANALYZER_DIALECTS.items()),
+    *((("daq", name), d) for name, d in DAQ_DIALECTS.items()),
+    *((("ac_source", name), d) for name, d in AC_DIALECTS.items()),
+]
+
+
+@pytest.mark.parametrize("role_model, dialect", _ALL_DIALECTS, ids=[m for (_, m), _ in _ALL_DIALECTS])
+def test_driver_command_strings_are_understood_by_the_simulator(twin: RackTwin, role_model: tuple[str, str],
+                                                                dialect: Dialect) -> None:
+    """Every canonical string a dialect sends parses on the simulated model without an error, and
+    every driver dialect has a simulated model."""
+    role, model = role_model
+    device = ScpiServer(twin, role=role, model=model, measures="pdu1" if role == "power_analyzer" else None,  # type: ignore[arg-type]
+                        channels={101: "coolant_supply"}).device
+    values = {"mode": dialect.tokens.get("mode", {}).get("CC", ("",))[0], "input": "0", "output": "0",
+              "voltage": format_number(230.0), "frequency": format_number(50.0)}
+    sent = [*dialect.setup]
+    for key, template in dialect.commands.items():
+        if template is not None:
+            token = values.get(key, "(@101)" if role == "daq" else format_number(1.0))
+            sent.append(template.format(token) if "{}" in template else template)
+    for commands in dialect.actions.values():
+        sent.extend(commands)
+    for command in sent:
+        device.process(command)
+        assert device.process("SYST:ERR?") == '+0,"No error"', command
 
 
 # ------------------------------------------------------------------------------ against pyvisa-sim
@@ -167,10 +185,12 @@ def test_eload_driver_against_pyvisa_sim(yaml_name: str, resource: str, dialect:
     with pytest.raises(DriverError, match="-113"):
         load.link.write("FOO:BAR 1")
     if dialect == "chroma63600":
-        assert load.protection_status() == 0
-    else:
-        with pytest.raises(UnsupportedCommand):
-            load.protection_status()
+        assert load.protection_status() == 0 and load.protection_tripped() == frozenset()
+    else:  # the EL30000 definition answers a latched OCP (bit 1 of STAT:QUES:COND?)
+        assert load.protection_tripped() == {"OCP"}
+    load.clear_protection()
+    with pytest.raises(UnsupportedCommand):
+        ElectronicLoad(load.link, dialect, max_current_a=1).dialect.action("inrush_arm")
 
 
 @pytest.mark.parametrize("yaml_name, resource, dialect, watts", [
@@ -179,8 +199,14 @@ def test_eload_driver_against_pyvisa_sim(yaml_name: str, resource: str, dialect:
     ("chroma66205.yaml", "TCPIP0::10.0.0.32::5025::SOCKET", "chroma66205", 976.4),
 ])
 def test_analyzer_driver_against_pyvisa_sim(yaml_name: str, resource: str, dialect: str, watts: float) -> None:
-    reading = PowerAnalyzer(_sim_link(yaml_name, resource), dialect).measure()
+    analyzer = PowerAnalyzer(_sim_link(yaml_name, resource), dialect)
+    reading = analyzer.measure()
     assert reading["W"] == watts and 0 < reading["PF"] <= 1 and reading["V"] > 200
+    analyzer.start_energy()
+    analyzer.stop_energy()
+    assert analyzer.energy_wh() == {"yokogawa_wt5000": 1023.0, "chroma66205": 488.2}[dialect]
+    analyzer.arm_inrush()
+    assert analyzer.inrush_peak_a() == {"yokogawa_wt5000": 64.1, "chroma66205": 52.4}[dialect]
 
 
 def test_unknown_dialect_is_refused(eload_server: ScpiServer) -> None:
@@ -247,15 +273,18 @@ _payloads = st.one_of(
     st.integers(1_000, 100_000).map(lambda n: b"9" * n),
 )
 _actions = st.sampled_from(["eload.measure", "eload.protection", "eload.input", "analyzer.measure",
-                            "errors.set_current"])
+                            "errors.set_current", "eload.protection_tripped", "analyzer.energy", "analyzer.inrush",
+                            "chroma66205.measure", "daq.read", "daq.measure_channel", "ac.measure", "ac.output",
+                            "ac.protection", "keysight_ac6800.measure"])
+_WIRED = {101: "coolant_supply", 102: "coolant_return", 103: "air_inlet", 104: "air_exhaust"}
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(payload=_payloads, action=_actions)
 def test_any_reply_gives_a_value_or_a_driver_error(stub: _Stub, payload: bytes, action: str) -> None:
     stub.payload = payload
     stub.target = "errors" if action.startswith("errors") else "measure"
-    link = ScpiLink("stub", stub.resource, timeout_ms=300)
+    link = ScpiLink("stub", stub.resource, timeout_ms=100)  # localhost: a reply comes in well under 100 ms
     try:
         load = ElectronicLoad(link, max_current_a=400)
         if action == "eload.measure":
@@ -271,6 +300,31 @@ def test_any_reply_gives_a_value_or_a_driver_error(stub: _Stub, payload: bytes, 
         elif action == "analyzer.measure":
             reading = PowerAnalyzer(link).measure()
             assert all(math.isfinite(x) for x in reading.values()) and -1 <= reading["PF"] <= 1
+        elif action == "chroma66205.measure":
+            reading = PowerAnalyzer(link, "chroma66205").measure()
+            assert all(math.isfinite(x) for x in reading.values()) and -1 <= reading["PF"] <= 1
+        elif action == "eload.protection_tripped":
+            assert all(isinstance(n, str) for n in load.protection_tripped())
+        elif action == "analyzer.energy":
+            energy = PowerAnalyzer(link).energy_wh()
+            assert math.isfinite(energy) and 0 <= energy < 9.9e37
+        elif action == "analyzer.inrush":
+            peak = PowerAnalyzer(link, "chroma66205").inrush_peak_a()
+            assert math.isfinite(peak) and 0 <= peak < 9.9e37
+        elif action == "daq.read":
+            temps = ThermocoupleDaq(link, channels=_WIRED).read()
+            assert set(temps) == set(_WIRED.values()) and all(-200 <= t <= 1372 for t in temps.values())
+        elif action == "daq.measure_channel":
+            assert -200 <= ThermocoupleDaq(link, channels=_WIRED).measure_channel(102) <= 1372
+        elif action in ("ac.measure", "keysight_ac6800.measure"):
+            source = AcSource(link, "chroma61800" if action == "ac.measure" else "keysight_ac6800")
+            reading = source.measure()
+            assert all(math.isfinite(x) and abs(x) < 9.9e37 for x in reading.values())
+            assert -1 <= reading["PF"] <= 1 and reading["V"] >= 0
+        elif action == "ac.output":
+            assert AcSource(link).output_enabled in (True, False)
+        elif action == "ac.protection":
+            assert all(isinstance(n, str) for n in AcSource(link).protection_tripped())
         else:
             load.set_current(1.0)
     except DriverError:
@@ -296,3 +350,32 @@ def test_input_off_that_does_not_read_back_off_is_an_error(stub: _Stub) -> None:
     with pytest.raises(InstrumentReplyError, match="not an integer"):
         load.protection_status()
     load.link.close()
+
+
+@pytest.mark.parametrize("reply, match", [
+    ("+2.1E+01,+2.2E+01", "daq: READ\\?: 2 readings for 4 channels"),
+    ("21,22,23,2000", "channel 104 \\(air_exhaust\\): 2000 .C is outside type K"),
+    ("21,22,23,NaN", "channel 104 \\(air_exhaust\\): not a number"),
+    ("21,22,-9.91E+37,24", "channel 103 \\(air_inlet\\): open thermocouple or over range"),
+    ("21,+9.9E37,23,24", "channel 102 \\(coolant_return\\): open thermocouple or over range"),
+    ("21,22,INF,24", "channel 103 \\(air_inlet\\): open thermocouple"),
+    ("21,22,abc,24", "channel 103 \\(air_inlet\\): not a number"),
+    ("", "1 readings for 4 channels"),
+])
+def test_daq_bad_scans_are_typed_errors(stub: _Stub, reply: str, match: str) -> None:
+    stub.payload, stub.target = reply.encode(), "measure"
+    daq = ThermocoupleDaq(ScpiLink("daq", stub.resource, timeout_ms=300), channels=_WIRED)
+    with pytest.raises(InstrumentReplyError, match=match) as info:
+        daq.read()
+    assert isinstance(info.value, OpenThermocouple) == ("open" in match)
+    daq.link.close()
+
+
+@pytest.mark.parametrize("reply, match", [("1.2", "PF = 1.2 is impossible"), ("-3", "V = -3.0 is impossible"),
+                                          ("9.91E37", "no valid reading"), ("ON", "not a number")])
+def test_ac_source_impossible_readings_are_typed_errors(stub: _Stub, reply: str, match: str) -> None:
+    stub.payload, stub.target = reply.encode(), "measure"
+    source = AcSource(ScpiLink("ac", stub.resource, timeout_ms=300))
+    with pytest.raises(InstrumentReplyError, match=match):
+        source.measure()
+    source.link.close()

@@ -27,8 +27,13 @@ class TrayGroup(Strict):
     standby_w: float = Field(default=40.0, ge=0, description="BMC only, host off")
     gpus: int = Field(default=0, ge=0)
     gpu_tdp_w: float = Field(default=1200.0, gt=0, description="per-GPU power at 100 % targeted power")
-    r_c_per_kw: float = Field(default=9.0, gt=0, description="hottest component rise over coolant per kW")
+    r_c_per_kw: float = Field(default=9.0, gt=0,
+                              description="hottest component rise per kW over coolant (liquid) or inlet air at full airflow (air)")
     tau_s: float = Field(default=6.0, gt=0)
+    fans: int = Field(default=0, ge=0, description="air-cooled trays: fans under a speed control loop")
+    fan_max_rpm: float = Field(default=16000.0, gt=0)
+    fan_min_pct: float = Field(default=30.0, ge=0, le=100)
+    exhaust_c_per_kw: float = Field(default=1.5, ge=0, description="exhaust rise over inlet per kW at full airflow")
 
     def names(self) -> list[str]:
         return [self.name.format(n=i + 1) for i in range(self.count)] if "{" in self.name else [self.name]

@@ -71,6 +71,21 @@ class Timeouts(Strict):
     visa_ms: int = Field(default=5000, gt=0)
 
 
+class RackWiring(Strict):
+    """One rack of a multi-rack station: its own BMCs, PDUs and (optionally) instruments.
+
+    Instruments listed at the station level are shared by every rack (and locked while a rack's
+    run uses them)."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    serial: str | None = Field(default=None, description="expected rack serial (used by --all-racks)")
+    profile: str | None = Field(default=None, description="the rack's SKU when it differs from the station's")
+    bmcs: list[BmcEndpoint] = Field(min_length=1)
+    pdus: list[PduEndpoint] = Field(default_factory=list)
+    instruments: list[InstrumentEndpoint] = Field(default_factory=list)
+    hosts: list[HostEndpoint] = Field(default_factory=list)
+
+
 class Station(Strict):
     station_id: str = Field(min_length=1)
     profile: str = Field(min_length=1, description="rack profile (SKU) name or path")
@@ -78,10 +93,11 @@ class Station(Strict):
     speed: float = Field(default=1.0, gt=0, description="a simulated station's time scale (rackval sim --speed)")
     credentials_file: str | None = None
     power_on_stagger_s: float = Field(default=1.0, ge=0)
-    bmcs: list[BmcEndpoint] = Field(min_length=1)
+    bmcs: list[BmcEndpoint] = Field(default_factory=list)
     pdus: list[PduEndpoint] = Field(default_factory=list)
     instruments: list[InstrumentEndpoint] = Field(default_factory=list)
     hosts: list[HostEndpoint] = Field(default_factory=list)
+    racks: list[RackWiring] = Field(default_factory=list, description="several racks on one station")
     timeouts: Timeouts = Timeouts()
     base_dir: str = Field(default=".", exclude=True)
 
@@ -97,6 +113,29 @@ class Station(Strict):
         if self.speed != 1.0 and not self.simulated:
             raise ValueError("speed applies to simulated stations only")
         return self
+
+    @model_validator(mode="after")
+    def _one_rack_or_many(self) -> Station:
+        if self.racks and (self.bmcs or self.pdus or self.hosts):
+            raise ValueError("list bmcs, pdus and hosts under each of racks, not at the station level")
+        if not self.racks and not self.bmcs:
+            raise ValueError("a station needs bmcs (one rack) or racks (several)")
+        names = [r.name for r in self.racks]
+        dup = next((n for n in names if names.count(n) > 1), None)
+        if dup:
+            raise ValueError(f"rack name {dup!r} is used twice")
+        return self
+
+    def rack(self, name: str) -> Station:
+        """The single-rack station one rack's run sees: its devices plus the shared instruments."""
+        wiring = next((r for r in self.racks if r.name == name), None)
+        if wiring is None:
+            raise KeyError(name)
+        data = self.model_dump(exclude={"racks", "bmcs", "pdus", "instruments", "hosts", "profile"})
+        return Station.model_validate({**data, "profile": wiring.profile or self.profile, "bmcs": wiring.bmcs,
+                                       "pdus": wiring.pdus, "hosts": wiring.hosts,
+                                       "instruments": [*wiring.instruments, *self.instruments],
+                                       "base_dir": self.base_dir})
 
     @model_validator(mode="after")
     def _unique_names(self) -> Station:
@@ -149,3 +188,19 @@ class Credentials:
 
 def load_station(path: Path) -> Station:
     return load_model(Station, path)
+
+
+def select_rack(station: Station, name: str | None, where: str = "station") -> Station:
+    """The station for one rack: the file itself (single rack) or one of its ``racks``."""
+    if not station.racks:
+        if name:
+            raise ConfigError(where, None, "--rack", f"the station lists no racks; {name!r} is not one of them")
+        return station
+    if not name:
+        raise ConfigError(where, None, "racks", f"the station lists {len(station.racks)} racks "
+                          f"({', '.join(r.name for r in station.racks)}): give --rack NAME or --all-racks")
+    try:
+        return station.rack(name)
+    except KeyError:
+        raise ConfigError(where, None, "--rack", f"no rack {name!r} in the station "
+                          f"({', '.join(r.name for r in station.racks)})") from None

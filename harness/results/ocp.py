@@ -36,11 +36,37 @@ def validators_for(m: Measurement) -> list[dict[str, Any]]:
 
 
 class OcpWriter:
-    def __init__(self, path: Path, clock: Clock) -> None:
+    def __init__(self, path: Path, clock: Clock, *, resume: bool = False) -> None:
         self.path, self.clock = path, clock
-        self._fh: IO[str] = path.open("a", encoding="utf-8")
         self._seq = 0
         self._series = 0
+        self._steps = 0
+        if resume and path.exists():
+            self._reopen()
+        self._fh: IO[str] = path.open("a", encoding="utf-8")
+
+    def _reopen(self) -> None:
+        """Continue a stream after an abort: keep every whole line but the testRunEnd, so the
+        resumed run ends as one stream with one testRunEnd and unbroken sequence numbers."""
+        kept: list[str] = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
+                break  # a line cut by a crash: everything after it is lost anyway
+            if "testRunEnd" in obj.get("testRunArtifact", {}):
+                continue
+            step = obj.get("testStepArtifact", {})
+            self._steps += "testStepStart" in step
+            self._series += "measurementSeriesStart" in step
+            kept.append(line)
+        self.path.write_text("".join(k + "\n" for k in kept), encoding="utf-8")
+        self._seq = len(kept)
+
+    def new_step_id(self) -> str:
+        """Unique within the stream, also across attempts and resumed sessions."""
+        self._steps += 1
+        return f"s{self._steps}"
 
     def _emit(self, artifact: dict[str, Any]) -> None:
         line = {**artifact, "sequenceNumber": self._seq, "timestamp": self._ts()}

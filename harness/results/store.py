@@ -1,18 +1,21 @@
-"""The results store: runs, steps, measurements and device identities, in SQLAlchemy.
+"""The results store: runs, steps, attempts, measurements, series, device identities and events.
 
-SQLite by default (``runs/results.db``); any SQLAlchemy URL (e.g. ``postgresql+psycopg://...``) for a
-line of stations. Write-through: every measurement is committed when it is taken, so a crash loses
-at most the one in flight.
+SQLite by default (``runs/results.db``); any SQLAlchemy URL (``postgresql+psycopg://...``) for a line
+of stations. The schema is created and upgraded by the Alembic migrations shipped in
+``harness/results/migrations`` (never ``create_all``), so a line's database can be upgraded in place.
+Write-through: every measurement is committed when it is taken, so a crash loses at most the one in
+flight.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, create_engine, event, select
+from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, create_engine, event,
+                        select)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
@@ -28,19 +31,27 @@ class RunRow(Base):
     plan_path: Mapped[str] = mapped_column(Text)
     plan_sha256: Mapped[str] = mapped_column(String(64))
     envelope_sha256: Mapped[str] = mapped_column(String(64))
-    station_id: Mapped[str] = mapped_column(String(200))
+    envelope_version: Mapped[str] = mapped_column(String(40), default="")
+    station_id: Mapped[str] = mapped_column(String(200), index=True)
+    station_path: Mapped[str] = mapped_column(Text, default="")
+    rack_name: Mapped[str] = mapped_column(String(200), default="")
     rack_serial: Mapped[str] = mapped_column(String(200), index=True)
+    serial_check: Mapped[str] = mapped_column(Text, default="")
+    sku: Mapped[str] = mapped_column(String(80), default="")
     operator: Mapped[str] = mapped_column(String(200), default="")
     harness_version: Mapped[str] = mapped_column(String(40))
     git_sha: Mapped[str] = mapped_column(String(64), default="")
     seed: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    fault: Mapped[str | None] = mapped_column(String(200), nullable=True)
     simulated: Mapped[bool] = mapped_column(Boolean, default=False)
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    command_line: Mapped[str] = mapped_column(Text, default="")
+    sessions: Mapped[int] = mapped_column(Integer, default=1)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     status: Mapped[str] = mapped_column(String(20), default="RUNNING")
-    verdict: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    verdict: Mapped[str | None] = mapped_column(String(20), nullable=True, index=True)
     out_dir: Mapped[str] = mapped_column(Text, default="")
-    steps: Mapped[list[StepRow]] = relationship(back_populates="run", order_by="StepRow.index")
+    steps: Mapped[list[StepRow]] = relationship(back_populates="run", order_by="(StepRow.index, StepRow.id)")
 
 
 class StepRow(Base):
@@ -53,9 +64,29 @@ class StepRow(Base):
     status: Mapped[str] = mapped_column(String(20), default="RUNNING")
     verdict: Mapped[str | None] = mapped_column(String(20), nullable=True)
     message: Mapped[str] = mapped_column(Text, default="")
+    superseded: Mapped[bool] = mapped_column(Boolean, default=False)  # e.g. an aborted session's safe state
+    t_start: Mapped[float] = mapped_column(Float, default=0.0)  # run clock seconds (resume replays to here)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     run: Mapped[RunRow] = relationship(back_populates="steps")
+    attempts: Mapped[list[AttemptRow]] = relationship(back_populates="step", order_by="AttemptRow.number")
+
+
+class AttemptRow(Base):
+    __tablename__ = "attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
+    step_id: Mapped[int] = mapped_column(ForeignKey("steps.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    of: Mapped[int] = mapped_column(Integer, default=1)
+    session: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(20), default="RUNNING")  # COMPLETE | ERROR | SKIP | ABORTED
+    verdict: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    retried: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    step: Mapped[StepRow] = relationship(back_populates="attempts")
 
 
 class MeasurementRow(Base):
@@ -63,6 +94,7 @@ class MeasurementRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
     step_id: Mapped[int] = mapped_column(ForeignKey("steps.id"), index=True)
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("attempts.id"), nullable=True, index=True)
     name: Mapped[str] = mapped_column(String(200))
     value: Mapped[float | None] = mapped_column(Float, nullable=True)
     value_text: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -75,6 +107,31 @@ class MeasurementRow(Base):
     t_sim: Mapped[float] = mapped_column(Float)
     taken_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class SeriesRow(Base):
+    """A measurement series: a step's (step_id set) or the background telemetry's (source telemetry)."""
+
+    __tablename__ = "series"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
+    step_id: Mapped[int | None] = mapped_column(ForeignKey("steps.id"), nullable=True)
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("attempts.id"), nullable=True)
+    source: Mapped[str] = mapped_column(String(20))  # step | telemetry
+    name: Mapped[str] = mapped_column(String(200))
+    unit: Mapped[str] = mapped_column(String(40), default="")
+    component: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    limit_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    low: Mapped[float | None] = mapped_column(Float, nullable=True)
+    high: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class SeriesPointRow(Base):
+    __tablename__ = "series_points"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    series_id: Mapped[int] = mapped_column(ForeignKey("series.id"), index=True)
+    t: Mapped[float] = mapped_column(Float)
+    value: Mapped[float] = mapped_column(Float)
 
 
 class DeviceRow(Base):
@@ -91,6 +148,19 @@ class DeviceRow(Base):
     calibration_due: Mapped[str] = mapped_column(String(40), default="")
 
 
+class EventRow(Base):
+    """Things that happened to the run rather than measurements: resumed, aborted, fault applied."""
+
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    t_sim: Mapped[float] = mapped_column(Float, default=0.0)
+    kind: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
 def default_store_url(root: Path | None = None) -> str:
     path = (root or Path.cwd()) / "runs" / "results.db"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,6 +168,9 @@ def default_store_url(root: Path | None = None) -> str:
 
 
 def open_store(url: str) -> Engine:
+    """An engine on an up-to-date store (migrated to the newest revision first)."""
+    from harness.results.migrate import upgrade
+
     engine = create_engine(url, json_serializer=lambda o: json.dumps(o, default=str))
     if engine.dialect.name == "sqlite":
         @event.listens_for(engine, "connect")
@@ -106,22 +179,40 @@ def open_store(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")  # readers (results list) never block the writer
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")  # parallel racks share one file
             cur.close()
-    Base.metadata.create_all(engine)
+    upgrade(engine)
     return engine
 
 
+def utc(dt: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes, PostgreSQL aware ones: both become aware UTC."""
+    if dt is None:
+        return None
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
 def find_run(session: Session, run_id: str) -> RunRow | None:
-    return session.get(RunRow, run_id)
+    """A run by its id, or by a unique prefix of it."""
+    row = session.get(RunRow, run_id)
+    if row is not None or not run_id:
+        return row
+    rows = list(session.scalars(select(RunRow).where(RunRow.id.startswith(run_id, autoescape=True)).limit(2)))
+    return rows[0] if len(rows) == 1 else None
 
 
 def list_runs(session: Session, *, rack_serial: str | None = None, station: str | None = None,
-              verdict: str | None = None, limit: int = 50) -> list[RunRow]:
-    q = select(RunRow).order_by(RunRow.started_at.desc()).limit(limit)
+              verdict: str | None = None, since: date | None = None, until: date | None = None,
+              limit: int = 50) -> list[RunRow]:
+    q = select(RunRow).order_by(RunRow.started_at.desc(), RunRow.id.desc()).limit(limit)
     if rack_serial:
         q = q.where(RunRow.rack_serial == rack_serial)
     if station:
         q = q.where(RunRow.station_id == station)
     if verdict:
         q = q.where(RunRow.verdict == verdict.upper())
+    if since:
+        q = q.where(RunRow.started_at >= datetime.combine(since, time.min, UTC))
+    if until:
+        q = q.where(RunRow.started_at < datetime.combine(until, time.max, UTC))
     return list(session.scalars(q))

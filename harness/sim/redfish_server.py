@@ -1,10 +1,13 @@
-"""Simulated tray BMCs: one Redfish service per tray, served over real HTTP on 127.0.0.1.
+"""Simulated Redfish services of a rack, served over real HTTP(S) on 127.0.0.1.
 
-All listeners share one asyncio loop in a daemon thread. Every answer is built from the
-:class:`RackTwin` at request time, so the BMC view agrees with the PDU, shelf and analyzer views.
+One listener per tray BMC plus (for rack-scale profiles) one rack manager listener that carries the
+``Rack`` chassis, the power shelves and the CDU. All listeners share one asyncio loop in a daemon
+thread. Every answer is built from the :class:`RackTwin` at request time, so the BMC view agrees
+with the PDU, shelf and analyzer views. HTTP semantics (auth, ETags, errors, SSE) live in
+``redfish_http.py``; accounts/sessions/events in ``redfish_core.py``.
 
-**BMC down.** While ``twin.bmc_state(tray) != "Ready"`` a client must see a connection error and
-never an HTTP answer. Two layers do that:
+**BMC down.** While a BMC is not ready a client must see a connection error and never an HTTP
+answer. Two layers do that:
 
 * at request time (every request, including ones on kept-alive connections) and at accept time the
   twin is asked; if the BMC is not ready the TCP connection is reset (SO_LINGER 0 + abort);
@@ -14,44 +17,45 @@ never an HTTP answer. Two layers do that:
   :class:`VirtualClock` simulated time can jump minutes between two monitor ticks, so a client
   polling in virtual time would see "refused" long after the twin says Ready. There the
   listener stays open and the accept-time reset stands in for refusal.
+
+**Faults** (:meth:`RedfishFleet.inject`) are windows in *simulated* time, judged at request time,
+so they are deterministic under a VirtualClock; only ``slow`` is real time, because it exists to
+outlast the client's real-time timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hmac
-import itertools
-import json
 import logging
-import secrets
+import math
 import socket
 import struct
+import tempfile
 import threading
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMethod
+from aiohttp.web_protocol import RequestHandler
 
 from harness.clock import VirtualClock
-from harness.sim.redfish_resources import (
-    RESET_ALLOWED,
-    V1,
-    Body,
-    BmcModel,
-    error_body,
-    message,
-    metadata_xml,
-    service_root_doc,
-)
+from harness.sim.redfish_core import ServiceCore
+from harness.sim.redfish_http import HttpService, json_response
+from harness.sim.redfish_rackmgr import RackManagerModel
+from harness.sim.redfish_registry import error_body
+from harness.sim.redfish_resources import BmcModel, Personality
+from harness.sim.redfish_tls import TlsFiles, make_ca
 from harness.sim.twin import RackTwin
 
 log = logging.getLogger(__name__)
 
-PUBLIC = {"/redfish", V1, f"{V1}/odata", f"{V1}/$metadata"}
-SESSIONS = f"{V1}/SessionService/Sessions"
 MONITOR_PERIOD_S = 0.05  # real seconds between BMC-state checks (asyncio.sleep, not the run clock)
+RACK_MANAGER = "rackmgr"
+FAULTS = ("unreachable", "booting", "slow", "evict_sessions", "stuck_sensor", "nan_sensor", "leak", "psu_failure")
 
 
 def _reset_transport(transport: asyncio.BaseTransport | None) -> None:
@@ -78,52 +82,69 @@ class _Dropped(web.HTTPException):
     status_code = 500
 
 
+class _Handler(RequestHandler):
+    """aiohttp's request handler, answering an unknown HTTP method with a Redfish 501 instead of 400."""
+
+    def handle_error(self, request: Any, status: int = 500, exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        if isinstance(exc, BadHttpMethod):
+            return json_response(501, error_body("OperationNotAllowed"), headers={"Connection": "close"})
+        return super().handle_error(request, status, exc, message)
+
+
 @dataclass
-class _Session:
-    id: str
-    token: str
-    user: str
+class _Faults:
+    """Injected faults of one listener; windows are in simulated seconds."""
+
+    down_until: float = -math.inf
+    booting_until: float = -math.inf
+    slow_s: float = 0.0
+    slow_methods: tuple[str, ...] = ()  # empty: every method
+    twin_undo: list[Any] = field(default_factory=list)  # callables that clear twin-level faults
 
 
-def _json(status: int, body: Body | None = None, headers: dict[str, str] | None = None) -> web.Response:
-    hdrs = {"OData-Version": "4.0", "Content-Type": "application/json", "Cache-Control": "no-cache"}
-    hdrs.update(headers or {})
-    data = b"" if body is None else json.dumps(body).encode()
-    return web.Response(status=status, body=data, headers=hdrs)
+class _Listener:
+    """One Redfish service: its model, core state, HTTP app and socket."""
 
-
-def _error(status: int, message_id: str, *args: object, headers: dict[str, str] | None = None) -> web.Response:
-    return _json(status, error_body(message_id, *args), headers)
-
-
-class _Bmc:
-    """One tray's BMC: its resource model, sessions and listener."""
-
-    def __init__(self, fleet: RedfishFleet, tray: str) -> None:
-        self.fleet, self.tray = fleet, tray
-        self.model = BmcModel(fleet.twin, tray)
-        self.sessions: dict[str, _Session] = {}  # token -> session
-        self._ids = itertools.count(1)
+    def __init__(self, fleet: RedfishFleet, model: Any) -> None:
+        self.fleet, self.model, self.name = fleet, model, model.name
+        self.core = ServiceCore(model, fleet.twin.clock, username=fleet.username, password=fleet.password)
+        self.faults = _Faults()
+        self.http = HttpService(self)
+        self.reset_response = 204
         self.runner: web.AppRunner | None = None
         self.server: asyncio.Server | None = None
         self.port = 0
         self.listening = False
-        self._boot_seen = fleet.twin.trays[tray].boot_count
+        if hasattr(model, "on_bmc_outage"):
+            model.on_bmc_outage = self.outage
 
-    # ------------------------------------------------------------------ lifecycle
+    # ------------------------------------------------------------------ liveness
+    def now(self) -> float:
+        return self.fleet.twin.clock.now()
+
     def ready(self) -> bool:
-        """Is the BMC up now? A BMC that lost power or rebooted has forgotten its sessions."""
-        twin = self.fleet.twin
-        up = twin.bmc_state(self.tray) == "Ready"
-        boot = twin.trays[self.tray].boot_count
-        if not up or boot != self._boot_seen:
-            self.sessions.clear()
-            self._boot_seen = boot
+        """Is the service up now? One that lost power or rebooted has forgotten its sessions."""
+        up = self.model.ready() and self.now() >= self.faults.down_until
+        if not up:
+            self.core.drop_sessions()
+        else:
+            self.core.forget_if_rebooted()
         return up
 
+    def booting_for(self) -> float:
+        """Seconds of 503 'still booting' left (0 when serving normally)."""
+        return max(0.0, self.faults.booting_until - self.now())
+
+    def outage(self, seconds: float) -> None:
+        """The BMC reboots itself (FullPowerCycle): 503 + Retry-After for ``seconds``, sessions gone."""
+        self.faults.booting_until = max(self.faults.booting_until, self.now() + seconds)
+        self.core.drop_sessions()
+
+    # ------------------------------------------------------------------ lifecycle
     async def setup(self) -> None:
         app = web.Application(middlewares=[self._gate])
-        app.router.add_route("*", "/{tail:.*}", self._handle)
+        app.router.add_route("*", "/{tail:.*}", self.http.handle)
         self.runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self.runner.setup()
         await self._listen()
@@ -134,11 +155,17 @@ class _Bmc:
         assert self.runner is not None and self.runner.server is not None
         if not self.ready():
             return _Reset()
-        return self.runner.server()
+        server = self.runner.server
+        try:  # aiohttp's C parser rejects unknown methods with 400; Redfish wants 405/501 (see _Handler)
+            return _Handler(server, loop=asyncio.get_running_loop(), **server._kwargs)
+        except (AttributeError, TypeError):
+            return server()
 
     async def _listen(self) -> None:
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(self._factory, self.fleet.host, self.port, reuse_address=True)
+        ssl_ctx = self.fleet.tls.server_context() if self.fleet.tls else None
+        self.server = await loop.create_server(self._factory, self.fleet.host, self.port, reuse_address=True,
+                                               ssl=ssl_ctx)
         self.port = self.server.sockets[0].getsockname()[1]
         self.listening = True
 
@@ -165,209 +192,202 @@ class _Bmc:
             try:
                 await self._listen()
             except OSError as exc:  # port briefly unavailable: try again next tick
-                log.warning("%s: cannot re-bind port %d: %s", self.tray, self.port, exc)
+                log.warning("%s: cannot re-bind port %d: %s", self.name, self.port, exc)
         elif not up and self.listening:
             await self._unlisten()
 
     async def close(self) -> None:
+        self.core.drop_sessions()
         await self._unlisten()
         if self.runner is not None:
             await self.runner.cleanup()
             self.runner = None
 
-    # ------------------------------------------------------------------ HTTP
+    # ------------------------------------------------------------------ HTTP gate
     @web.middleware
     async def _gate(self, request: web.Request, handler: Any) -> web.StreamResponse:
         if not self.ready():
             _reset_transport(request.transport)
             raise _Dropped()
+        if self.faults.slow_s > 0 and (not self.faults.slow_methods or request.method in self.faults.slow_methods):
+            await request.read()  # received, then processed slowly: the action still happens once
+            await asyncio.sleep(self.faults.slow_s)  # real time: it exists to outlast a real client timeout
+        booting = self.booting_for()
+        if booting > 0:
+            retry = str(max(1, math.ceil(booting)))
+            return json_response(503, error_body("ServiceTemporarilyUnavailable", retry),
+                                 headers={"Retry-After": retry})
         try:
             return await handler(request)
         except web.HTTPException:
             raise
+        except (ConnectionError, asyncio.CancelledError):
+            raise
         except Exception:
-            log.exception("%s: %s %s failed", self.tray, request.method, request.path)
-            return _error(500, "GeneralError")
-
-    def _authorized(self, request: web.Request) -> bool:
-        token = request.headers.get("X-Auth-Token")
-        if token is not None:
-            return any(hmac.compare_digest(token, t) for t in self.sessions)
-        auth = request.headers.get("Authorization", "")
-        if auth.startswith("Basic "):
-            try:
-                user, _, pw = base64.b64decode(auth[6:], validate=True).decode().partition(":")
-            except (ValueError, UnicodeDecodeError):
-                return False
-            return self.fleet.check_credentials(user, pw)
-        return False
-
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        path = request.path.rstrip("/") or "/"
-        method = request.method
-        if path == "/redfish":
-            return _json(200, service_root_doc())
-        if path == f"{V1}/$metadata":
-            return web.Response(status=200, text=metadata_xml(), content_type="application/xml",
-                                headers={"OData-Version": "4.0"})
-        if path == SESSIONS and method == "POST":
-            return await self._login(request)
-        if path not in PUBLIC and not self._authorized(request):
-            return _error(401, "NoValidSession", headers={"WWW-Authenticate": 'Basic realm="Redfish"'})
-        if path.startswith(SESSIONS + "/"):
-            return self._session_item(request, path)
-        if method == "POST" and path == self.model.reset_target:
-            return await self._reset(request)
-        if method not in ("GET", "HEAD"):
-            if path in self.model.routes or path == SESSIONS:
-                allow = "GET, HEAD, POST" if path == SESSIONS else "GET, HEAD"
-                return _error(405, "OperationNotAllowed", headers={"Allow": allow})
-            return _error(404, "ResourceNotFound", "Resource", path)
-        bad = self._check_query(request)
-        if bad is not None:
-            return bad
-        if path == SESSIONS:
-            body = {"@odata.id": SESSIONS, "@odata.type": "#SessionCollection.SessionCollection",
-                    "Name": "Session Collection", "Members@odata.count": len(self.sessions),
-                    "Members": [{"@odata.id": f"{SESSIONS}/{s.id}"} for s in self.sessions.values()]}
-            return _json(200, body)
-        build = self.model.routes.get(path)
-        if build is None:
-            return _error(404, "ResourceNotFound", "Resource", path)
-        body = build()
-        if "$expand" in request.query and isinstance(body.get("Members"), list):
-            body["Members"] = [self._expand(m) for m in body["Members"]]
-        return _json(200, body)
-
-    def _check_query(self, request: web.Request) -> web.Response | None:
-        """Only $expand=. / .($levels=1) is implemented; other $ options get 501, bad values 400."""
-        for key, value in request.query.items():
-            if not key.startswith("$"):
-                continue
-            if key != "$expand":
-                return _error(501, "QueryNotSupported")
-            if value not in (".", ".($levels=1)"):
-                return _error(400, "QueryParameterValueFormatError", value, key)
-        return None
-
-    def _expand(self, member: Body) -> Body:
-        build = self.model.routes.get(str(member.get("@odata.id", "")))
-        return build() if build is not None else member
-
-    async def _body(self, request: web.Request) -> Body | web.Response:
-        try:
-            body = await request.json()
-        except (ValueError, UnicodeDecodeError):
-            return _error(400, "MalformedJSON")
-        if not isinstance(body, dict):
-            return _error(400, "MalformedJSON")
-        return body
-
-    async def _login(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
-        if isinstance(body, web.Response):
-            return body
-        for prop in ("UserName", "Password"):
-            if not isinstance(body.get(prop), str):
-                return _error(400, "PropertyMissing", prop)
-        if not self.fleet.check_credentials(body["UserName"], body["Password"]):
-            return _error(401, "NoValidSession")
-        session = _Session(str(next(self._ids)), secrets.token_hex(16), body["UserName"])
-        self.sessions[session.token] = session
-        uri = f"{SESSIONS}/{session.id}"
-        return _json(201, self._session_body(session), {"X-Auth-Token": session.token, "Location": uri})
-
-    def _session_body(self, s: _Session) -> Body:
-        return {"@odata.id": f"{SESSIONS}/{s.id}", "@odata.type": "#Session.v1_7_0.Session", "Id": s.id,
-                "Name": f"Session {s.id}", "UserName": s.user}
-
-    def _session_item(self, request: web.Request, path: str) -> web.Response:
-        sid = path.rsplit("/", 1)[1]
-        session = next((s for s in self.sessions.values() if s.id == sid), None)
-        if session is None:
-            return _error(404, "ResourceNotFound", "Session", sid)
-        if request.method == "DELETE":
-            del self.sessions[session.token]
-            return _json(204)
-        if request.method in ("GET", "HEAD"):
-            return _json(200, self._session_body(session))
-        return _error(405, "OperationNotAllowed", headers={"Allow": "GET, HEAD, DELETE"})
-
-    async def _reset(self, request: web.Request) -> web.Response:
-        action = "ComputerSystem.Reset"
-        body = await self._body(request)
-        if isinstance(body, web.Response):
-            return body
-        if "ResetType" not in body:
-            return _error(400, "ActionParameterMissing", action, "ResetType")
-        value = body["ResetType"]
-        if not isinstance(value, str):
-            return _error(400, "ActionParameterValueTypeError", json.dumps(value), "ResetType", action)
-        if value not in RESET_ALLOWED:
-            return _error(400, "ActionParameterValueNotInList", value, "ResetType", action)
-        try:
-            self.fleet.twin.host_reset(self.tray, value)
-        except (RuntimeError, ValueError) as exc:
-            info = message("GeneralError")
-            info["Message"] = f"{info['Message']} ({exc})"
-            return _json(500, {"error": {"code": info["MessageId"], "message": info["Message"],
-                                         "@Message.ExtendedInfo": [info]}})
-        return _json(204)
+            log.exception("%s: %s %s failed", self.name, request.method, request.path)
+            return json_response(500, error_body("InternalError"))
 
 
 class RedfishFleet:
-    """One aiohttp listener per tray BMC (ephemeral port on host), all on one asyncio loop in a daemon thread."""
+    """One aiohttp listener per tray BMC (plus a rack manager), all on one asyncio loop in a daemon thread.
+
+    ``tls=True`` makes a CA for this fleet and serves HTTPS; :attr:`ca_file` is then the CA to verify
+    with. ``rack_manager=None`` serves a rack manager when the rack has several power shelves (a
+    rack-scale system such as nvl72, whose shelves and CDU the rack manager aggregates); True/False force it. ``personalities`` picks per-BMC resource trees
+    (``"new"``, ``"legacy"``, ``"both"``). After :meth:`start`, :attr:`roles` maps every endpoint to its
+    BMC role (compute_tray, switch_tray, rack_manager).
+    """
 
     def __init__(self, twin: RackTwin, *, username: str, password: str, host: str = "127.0.0.1",
-                 refuse_when_down: bool | None = None) -> None:
+                 refuse_when_down: bool | None = None, tls: bool = False, rack_manager: bool | None = None,
+                 personalities: Mapping[str, Personality] | None = None) -> None:
         self.twin, self.host = twin, host
-        self._username, self._password = username, password
+        self.username, self.password = username, password
         self.refuse_when_down = (not isinstance(twin.clock, VirtualClock)) if refuse_when_down is None \
             else refuse_when_down
-        self._bmcs: dict[str, _Bmc] = {}
+        self.rack_manager = len({p.shelf for p in twin.psus.values()}) > 1 if rack_manager is None else rack_manager
+        self.personalities = dict(personalities or {})
+        self.tls: TlsFiles | None = None
+        self._tls_wanted = tls
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._services: dict[str, _Listener] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._monitor: asyncio.Task[None] | None = None
         self._lock = threading.Lock()
 
     def check_credentials(self, user: str, password: str) -> bool:
-        return hmac.compare_digest(user.encode(), self._username.encode()) and \
-            hmac.compare_digest(password.encode(), self._password.encode())
+        import hmac
+
+        return hmac.compare_digest(user.encode(), self.username.encode()) and \
+            hmac.compare_digest(password.encode(), self.password.encode())
+
+    @property
+    def ca_file(self) -> str | None:
+        return str(self.tls.ca_file) if self.tls else None
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self._tls_wanted else "http"
 
     @property
     def endpoints(self) -> dict[str, str]:
-        return {name: f"http://{self.host}:{b.port}" for name, b in self._bmcs.items()}
+        return {name: f"{self.scheme}://{self.host}:{s.port}" for name, s in self._services.items()}
 
+    @property
+    def roles(self) -> dict[str, str]:
+        return {name: s.model.role for name, s in self._services.items()}
+
+    def service(self, name: str) -> _Listener:
+        if name not in self._services:
+            raise KeyError(f"no Redfish service {name!r} (have: {', '.join(self._services)})")
+        return self._services[name]
+
+    # ------------------------------------------------------------------ per-BMC behaviour
+    def set_reset_response(self, name: str, status: int) -> None:
+        """How the BMC answers an accepted action: 204, 200 (+ message) or 202 (+ task monitor)."""
+        if status not in (200, 202, 204):
+            raise ValueError("reset response must be 200, 202 or 204")
+        self.service(name).reset_response = status
+
+    def inject(self, name: str, fault: str, **params: Any) -> None:
+        """Inject a fault into one service. Faults (simulated seconds unless said otherwise):
+
+        - ``unreachable`` (``down_s``=30, ``booting_s``=20): connections reset/refused for ``down_s``,
+          then 503 + Retry-After for ``booting_s``, as a rebooting BMC; sessions are lost.
+        - ``booting`` (``seconds``=20): 503 + Retry-After only.
+        - ``slow`` (``delay_s``, real seconds; ``methods`` e.g. ("POST",), default all): replies are
+          delayed (to outlast a client timeout).
+        - ``evict_sessions``: every session is dropped now (clients get 401 NoValidSession).
+        - ``stuck_sensor`` (``sensor``, ``value``) / ``nan_sensor`` (``sensor``): a tray sensor such as
+          ``gpu0``, ``asic`` or ``inlet`` reads a fixed value / is unavailable.
+        - ``leak`` (``detector``, ``state``="Critical"), ``psu_failure`` (``psu``): twin faults.
+        """
+        svc = self.service(name)
+        now = svc.now()
+        f = svc.faults
+        if fault == "unreachable":
+            down = float(params.get("down_s", 30.0))
+            f.down_until = now + down
+            f.booting_until = now + down + float(params.get("booting_s", 20.0))
+            svc.core.drop_sessions()
+        elif fault == "booting":
+            svc.outage(float(params.get("seconds", 20.0)))
+        elif fault == "slow":
+            f.slow_s = float(params["delay_s"])
+            f.slow_methods = tuple(str(m).upper() for m in params.get("methods", ()))
+        elif fault == "evict_sessions":
+            svc.core.evict_sessions()
+        elif fault in ("stuck_sensor", "nan_sensor"):
+            key = f"{name}/{params['sensor']}"
+            value = float("nan") if fault == "nan_sensor" else float(params["value"])
+            self.twin.set_sensor_fault(key, value)
+            f.twin_undo.append(lambda: self.twin.set_sensor_fault(key, None))
+        elif fault == "leak":
+            detector = str(params["detector"])
+            self.twin.set_leak(detector, params.get("state", "Critical"))
+            f.twin_undo.append(lambda: self.twin.set_leak(detector, "OK"))
+        elif fault == "psu_failure":
+            psu = str(params["psu"])
+            self.twin.fail_psu(psu, True)
+            f.twin_undo.append(lambda: self.twin.fail_psu(psu, False))
+        else:
+            raise ValueError(f"unknown fault {fault!r} (known: {', '.join(FAULTS)})")
+
+    def clear(self, name: str) -> None:
+        """Clear every fault injected into ``name`` (twin faults are undone too)."""
+        svc = self.service(name)
+        undo = svc.faults.twin_undo
+        svc.faults = _Faults()
+        for fn in reversed(undo):
+            fn()
+
+    # ------------------------------------------------------------------ events from the twin
+    def _on_twin_event(self, kind: str, data: dict[str, object]) -> None:
+        t = float(data.get("t", 0.0))  # type: ignore[arg-type]
+        for svc in list(self._services.values()):
+            for info, origin in svc.model.events_for(kind, data):
+                svc.core.record(t, info, origin)
+
+    # ------------------------------------------------------------------ lifecycle
     def start(self) -> dict[str, str]:
-        """Bind every BMC's port and serve; a second call returns the same endpoints."""
+        """Bind every service's port and serve; a second call returns the same endpoints."""
         with self._lock:
             if self._loop is not None:
                 return self.endpoints
+            if self._tls_wanted and self.tls is None:
+                self._tmp = tempfile.TemporaryDirectory(prefix="rackval-ca-")
+                self.tls = make_ca(Path(self._tmp.name), self.host)
             loop = asyncio.new_event_loop()
             thread = threading.Thread(target=loop.run_forever, name="redfish-fleet", daemon=True)
             thread.start()
             self._loop, self._thread = loop, thread
             try:
-                asyncio.run_coroutine_threadsafe(self._start(), loop).result(timeout=30)
+                asyncio.run_coroutine_threadsafe(self._start(), loop).result(timeout=60)
             except BaseException:
                 self._shutdown_loop()
                 raise
+            self.twin.listeners.append(self._on_twin_event)
             return self.endpoints
 
     async def _start(self) -> None:
-        for tray in self.twin.trays:
-            bmc = _Bmc(self, tray)
-            self._bmcs[tray] = bmc
-            await bmc.setup()
+        models: list[Any] = [BmcModel(self.twin, tray, personality=self.personalities.get(tray, "new"))
+                             for tray in self.twin.trays]
+        if self.rack_manager:
+            models.append(RackManagerModel(self.twin, RACK_MANAGER))
+        for model in models:
+            svc = _Listener(self, model)
+            self._services[model.name] = svc
+            await svc.setup()
         self._monitor = asyncio.get_running_loop().create_task(self._watch())
 
     async def _watch(self) -> None:
         while True:
-            for bmc in self._bmcs.values():
+            for svc in self._services.values():
                 try:
-                    await bmc.tick()
-                except Exception:  # keep watching the other BMCs
-                    log.exception("%s: BMC monitor failed", bmc.tray)
+                    await svc.tick()
+                except Exception:  # keep watching the other services
+                    log.exception("%s: monitor failed", svc.name)
             await asyncio.sleep(MONITOR_PERIOD_S)
 
     def stop(self) -> None:
@@ -375,10 +395,15 @@ class RedfishFleet:
         with self._lock:
             if self._loop is None:
                 return
+            with contextlib.suppress(ValueError):
+                self.twin.listeners.remove(self._on_twin_event)
             try:
                 asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=30)
             finally:
                 self._shutdown_loop()
+                if self._tmp is not None:
+                    self._tmp.cleanup()
+                    self._tmp, self.tls = None, None
 
     async def _stop(self) -> None:
         if self._monitor is not None:
@@ -386,8 +411,8 @@ class RedfishFleet:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._monitor
             self._monitor = None
-        for bmc in self._bmcs.values():
-            await bmc.close()
+        for svc in self._services.values():
+            await svc.close()
 
     def _shutdown_loop(self) -> None:
         loop, thread = self._loop, self._thread
@@ -408,4 +433,4 @@ class RedfishFleet:
         self.stop()
 
 
-__all__ = ["RedfishFleet"]
+__all__ = ["FAULTS", "RACK_MANAGER", "RedfishFleet"]

@@ -7,11 +7,12 @@ handler methods, so a new instrument model is one more table, not one more parse
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from harness.sim.scpi_parser import CommandTree, ScpiFault, number, split_unit, split_units
 
@@ -19,6 +20,22 @@ F = TypeVar("F", bound=Callable[..., object])
 
 # Standard event status register bits (IEEE 488.2).
 ESR_OPC, ESR_QYE, ESR_DDE, ESR_EXE, ESR_CME = 1, 4, 8, 16, 32
+
+NO_DATA = "+9.91E+37"  # SCPI "not a number": what a measurement without a valid value answers
+_NUMBER_IN_REPLY = re.compile(r"(?<![\w.])[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?(?![\w.])")
+
+#: Faults a simulated instrument can be told to show (see :meth:`ScpiDevice.inject`).
+DEVICE_FAULTS = ("stuck", "overrange", "protection_trip")
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What the station says about one simulated instrument: its serial and what it is wired to."""
+
+    serial: str
+    max_current_a: float | None = None  # loads
+    measures: str | None = None  # analyzers: the PDU whose inlet element 1 sees; AC source: the PSU it supplies
+    channels: dict[int, str] = field(default_factory=dict)  # DAQ: channel -> twin thermocouple point
 
 
 @dataclass(frozen=True)
@@ -38,15 +55,17 @@ Reply = str | None
 Bound = Callable[[Call], Reply]
 
 
-def scpi(*patterns: str, args: int | tuple[int, int] | None = None) -> Callable[[F], F]:
+def scpi(*patterns: str, args: int | tuple[int, int] | None = None, measurement: bool = False) -> Callable[[F], F]:
     """Declare a method as the handler of SCPI commands (manual notation, see scpi_parser).
 
     ``args`` is the parameter count (or a (min, max) range); by default 0 for a query, 1 otherwise.
+    ``measurement`` marks a query whose reply is a reading: the injected "stuck" and "overrange"
+    faults act on exactly these.
     """
 
     def mark(fn: F) -> F:
         declared = list(getattr(fn, "__scpi__", ()))
-        declared.extend((p, args) for p in patterns)
+        declared.extend((p, args, measurement) for p in patterns)
         fn.__scpi__ = declared  # type: ignore[attr-defined]
         return fn
 
@@ -64,22 +83,27 @@ class ScpiDevice:
     instrument, whichever connection it came from."""
 
     ERROR_QUEUE_SIZE = 20
+    #: True when the personality puts the over-range sentinel into its readings itself (e.g. a
+    #: DAQ on selected channels only); otherwise every number of a measurement reply is replaced.
+    OWN_OVERRANGE = False
 
     def __init__(self, idn: str) -> None:
         self.idn = idn
         self.lock = threading.RLock()
-        self.tree: CommandTree[tuple[Bound, tuple[int, int]]] = CommandTree()
+        self.tree: CommandTree[tuple[Bound, tuple[int, int], bool]] = CommandTree()
         self._errors: deque[str] = deque()
         self.esr = 0
         self.ese = 0
+        self.faults: dict[str, dict[str, Any]] = {}  # injected: fault name -> its parameters
+        self._last: dict[tuple[str, tuple[int, ...], tuple[str, ...]], str] = {}  # last genuine readings
         seen: set[str] = set()
         for klass in type(self).__mro__:  # most derived first: a subclass overrides a declaration
             for name, fn in vars(klass).items():
-                for pattern, nargs in getattr(fn, "__scpi__", ()):
+                for pattern, nargs, measurement in getattr(fn, "__scpi__", ()):
                     if pattern.upper() in seen:
                         continue
                     seen.add(pattern.upper())
-                    self.tree.add(pattern, (getattr(self, name), _arg_range(pattern, nargs)))
+                    self.tree.add(pattern, (getattr(self, name), _arg_range(pattern, nargs), measurement))
 
     # ------------------------------------------------------------------ processing
     def process(self, message: str) -> str | None:
@@ -94,13 +118,16 @@ class ScpiDevice:
                 if match is None:
                     self.push_error(ScpiFault(-113, header[:40]))
                     break  # a command error discards the rest of the message
-                handler, (lo, hi) = match.handler
+                handler, (lo, hi), measurement = match.handler
                 try:
                     if len(args) < lo:
                         raise ScpiFault(-109, header[:40])
                     if len(args) > hi:
                         raise ScpiFault(-108, header[:40])
                     reply = handler(Call(header, args, match.suffixes))
+                    if measurement and reply is not None:
+                        key = (match.pattern, match.suffixes, tuple(a.upper() for a in args))
+                        reply = self._faulted(key, reply)
                 except ScpiFault as fault:
                     self.push_error(fault)
                     if -199 <= fault.code <= -100:
@@ -111,11 +138,57 @@ class ScpiDevice:
                     replies.append(reply)
         return ";".join(replies) if replies else None
 
+    def _faulted(self, key: tuple[str, tuple[int, ...], tuple[str, ...]], reply: str) -> str:
+        """A reading as the injected faults make it: frozen at its last value, or over range."""
+        if "stuck" in self.faults and key in self._last:
+            reply = self._last[key]
+        else:
+            self._last[key] = reply
+        if "overrange" in self.faults and not self.OWN_OVERRANGE:
+            reply = _NUMBER_IN_REPLY.sub(NO_DATA, reply)
+        return reply
+
+    # ------------------------------------------------------------------ fault injection
+    def inject(self, fault: str, **params: Any) -> None:
+        """Show a fault until :meth:`clear_faults`: ``stuck`` (readings frozen at their last value),
+        ``overrange`` (readings are the 9.91E37 sentinel), ``protection_trip`` (see :meth:`trip`)."""
+        if fault not in DEVICE_FAULTS:
+            raise ValueError(f"unknown fault {fault!r} (known: drop, {', '.join(DEVICE_FAULTS)})")
+        with self.lock:
+            if fault == "protection_trip":
+                self.trip(**params)
+                return
+            if params and not (fault == "overrange" and self.OWN_OVERRANGE):
+                raise ValueError(f"{type(self).__name__}: {fault} takes no parameters, got {sorted(params)}")
+            self.faults[fault] = dict(params)
+
+    def clear_faults(self, fault: str | None = None) -> None:
+        """Stop showing one injected fault, or all. A latched protection trip stays latched until
+        the instrument's own protection-clear command, as on the real one."""
+        with self.lock:
+            if fault is None:
+                self.faults.clear()
+            else:
+                self.faults.pop(fault, None)
+
+    def trip(self, **params: Any) -> None:
+        """Protection trip: a personality with protection overrides this."""
+        raise ValueError(f"{type(self).__name__} has no protection to trip")
+
+    def attach(self) -> None:
+        """The server started: hook into the twin (listeners). Idempotent."""
+
+    def detach(self) -> None:
+        """The server stopped: undo :meth:`attach` (a powered-off instrument sees nothing)."""
+
     def push_error(self, fault: ScpiFault) -> None:
-        """Queue an error and set its class bit in the ESR; a full queue ends in -350."""
+        """Queue an error and set its class bit in the ESR; a full queue ends in -350.
+        Positive (device-specific) codes set the device-dependent error bit."""
         with self.lock:
             code = fault.code
-            if -199 <= code <= -100:
+            if code > 0:
+                self.esr |= ESR_DDE
+            elif -199 <= code <= -100:
                 self.esr |= ESR_CME
             elif -299 <= code <= -200:
                 self.esr |= ESR_EXE

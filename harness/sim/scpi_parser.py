@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -33,8 +33,11 @@ ERROR_TEXT: dict[int, str] = {
     -221: "Settings conflict",
     -222: "Data out of range",
     -224: "Illegal parameter value",
+    -230: "Data corrupt or stale",
     -350: "Queue overflow",
     -363: "Input buffer overrun",
+    # device-specific (positive) codes the simulators use
+    301: "Protection tripped",
 }
 
 
@@ -154,7 +157,7 @@ class CommandTree(Generic[H]):
         text = header.strip().upper()
         query = text.endswith("?")
         text = text[:-1] if query else text
-        absolute = text.startswith(":") or text.startswith("*")
+        absolute = text.startswith((":", "*"))
         tokens = [t for t in text.lstrip(":").split(":")]
         if not tokens or any(not t for t in tokens):
             return None
@@ -198,7 +201,7 @@ def split_unit(unit: str) -> tuple[str, list[str]]:
     header = parts[0] if parts else ""
     if len(parts) < 2:
         return header, []
-    args, buf, quote = [], [], ""
+    args, buf, quote, depth = [], [], "", 0
     for ch in parts[1]:
         if quote:
             buf.append(ch)
@@ -207,13 +210,42 @@ def split_unit(unit: str) -> tuple[str, list[str]]:
         elif ch in "\"'":
             quote = ch
             buf.append(ch)
-        elif ch == ",":
+        elif ch == "(":  # a channel list "(@101,103)" is one parameter
+            depth += 1
+            buf.append(ch)
+        elif ch == ")":
+            depth = max(0, depth - 1)
+            buf.append(ch)
+        elif ch == "," and not depth:
             args.append("".join(buf).strip())
             buf = []
         else:
             buf.append(ch)
     args.append("".join(buf).strip())
     return header, args
+
+
+def channel_list(text: str, valid: Callable[[int], bool] | None = None) -> list[int]:
+    """``(@101:104,106)`` -> [101, 102, 103, 104, 106] (Keysight channel-list syntax, ranges
+    ascending within one slot). -224 for bad syntax, a channel ``valid`` refuses, or a range across slots."""
+    m = re.fullmatch(r"\(\s*@\s*([0-9:,\s]+)\)", text.strip())
+    if not m:
+        raise ScpiFault(-224, f"not a channel list: {text[:30]!r}")
+    channels: list[int] = []
+    for part in m.group(1).split(","):
+        ends = [e.strip() for e in part.split(":")]
+        if not 1 <= len(ends) <= 2 or not all(e.isdigit() and len(e) <= 5 for e in ends):
+            raise ScpiFault(-224, f"bad channel range {part.strip()[:20]!r}")
+        lo, hi = int(ends[0]), int(ends[-1])
+        if hi < lo or lo // 100 != hi // 100:
+            raise ScpiFault(-224, f"bad channel range {part.strip()[:20]!r}")
+        for ch in range(lo, hi + 1):
+            if valid is not None and not valid(ch):
+                raise ScpiFault(-224, f"no channel {ch}")
+            if ch not in channels:
+                channels.append(ch)
+    return channels
+
 
 
 _NRF = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")

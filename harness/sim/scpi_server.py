@@ -11,10 +11,10 @@ import socket
 import socketserver
 import threading
 from collections import deque
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from harness.sim.scpi_device import ScpiDevice
-from harness.sim.scpi_instruments import MODELS, Wiring
+from harness.sim.scpi_device import DEVICE_FAULTS, ScpiDevice, Wiring
+from harness.sim.scpi_instruments import MODELS
 from harness.sim.scpi_parser import ScpiFault
 
 if TYPE_CHECKING:
@@ -31,6 +31,8 @@ class _Handler(socketserver.StreamRequestHandler):
 
     def handle(self) -> None:
         owner = self.server.owner
+        if owner._refusing:  # injected "drop" with refuse=True: accept, then close at once
+            return
         owner._track(self.connection, add=True)
         try:
             while True:
@@ -75,21 +77,25 @@ class _TcpServer(socketserver.ThreadingTCPServer):
 class ScpiServer:
     """A SCPI instrument over raw TCP that parses like a real one; values from the twin.
 
-    ``role`` and ``model`` pick the personality; the load's current rating and the analyzer's
-    wiring default to the profile's instrument entry of that role and model. ``serial`` defaults
-    to the twin's serial for that instrument.
+    ``role`` and ``model`` pick the personality; the load's current rating, the analyzer's and
+    AC source's wiring (``measures``) and the DAQ's ``channels`` default to the profile's
+    instrument entry of that role and model. ``serial`` defaults to the twin's serial for that
+    instrument.
+
+    Faults for tests and demos: :meth:`inject` and :meth:`clear`.
     """
 
     def __init__(
         self,
         twin: RackTwin,
         *,
-        role: Literal["eload", "power_analyzer"],
+        role: Literal["eload", "power_analyzer", "daq", "ac_source"],
         model: str,
         measures: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         serial: str | None = None,
+        channels: dict[int, str] | None = None,
     ) -> None:
         factory = MODELS.get((role, model))
         if factory is None:
@@ -104,6 +110,7 @@ class ScpiServer:
             serial=serial or twin.serial_of(name),
             max_current_a=spec.max_current_a if spec else None,
             measures=measures or (spec.measures if spec else None),
+            channels=dict(channels if channels is not None else (spec.channels if spec else {})),
         )
         self.device: ScpiDevice = factory(twin, wiring)
         self.role, self.model, self.host = role, model, host
@@ -113,6 +120,7 @@ class ScpiServer:
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
         self._conn_lock = threading.Lock()
+        self._refusing = False
 
     @property
     def port(self) -> int:
@@ -129,6 +137,7 @@ class ScpiServer:
         """Listen (on the port of a previous start, if any, so clients can reconnect)."""
         if self._server is not None:
             return self.resource
+        self.device.attach()
         self._server = _TcpServer((self.host, self._port), self)
         self._port = self._server.server_address[1]
         self._thread = threading.Thread(
@@ -147,6 +156,38 @@ class ScpiServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        self.device.detach()
+
+    # ------------------------------------------------------------------ faults
+    def inject(self, fault: Literal["drop", "stuck", "overrange", "protection_trip"], **params: Any) -> None:
+        """Make the instrument misbehave until :meth:`clear`.
+
+        * ``drop``: every client connection is closed now; with ``refuse=True`` every new one is
+          too (accepted, then closed at once) until cleared.
+        * ``stuck``: every measurement answers the value it last answered.
+        * ``overrange``: measurements answer the 9.91E37 sentinel; a DAQ takes ``channels=[...]``
+          to open just those thermocouples.
+        * ``protection_trip``: loads and AC sources: output forced off, the protection status
+          bit set (``kind=``, e.g. "OCP"), an entry in the error queue. Latched until the
+          instrument's protection-clear command.
+        """
+        if fault == "drop":
+            unknown = set(params) - {"refuse"}
+            if unknown:
+                raise ValueError(f"drop takes only refuse=, got {sorted(unknown)}")
+            self._refusing = bool(params.get("refuse", False))
+            self.drop_connections()
+            return
+        if fault not in DEVICE_FAULTS:
+            raise ValueError(f"unknown fault {fault!r} (known: drop, {', '.join(DEVICE_FAULTS)})")
+        self.device.inject(fault, **params)
+
+    def clear(self, fault: str | None = None) -> None:
+        """Stop one injected fault (or all): connections are accepted again, readings live again."""
+        if fault in (None, "drop"):
+            self._refusing = False
+        if fault != "drop":
+            self.device.clear_faults(fault)
 
     def drop_connections(self) -> int:
         """Close every client connection but keep listening (an instrument's socket reset)."""

@@ -103,6 +103,28 @@ class SimStation:
             YAML().dump(data, fh)
         return secrets_path
 
+    def apply_fault(self, name_or_path: str) -> None:
+        """Inject a fault scenario (``fixtures/faults/NAME.yaml`` or a path); ConfigError if unknown."""
+        from harness.sim import faults
+
+        faults.apply(self, faults.load_scenario(name_or_path))
+
+    def fault_hook(self, target: str, device: str | None):  # type: ignore[no-untyped-def]
+        """The ``inject(fault, **params)`` of one simulator: a BMC listener, a PDU agent, an instrument."""
+        from harness.errors import ConfigError
+
+        if target == "redfish" and self.fleet is not None and hasattr(self.fleet, "inject"):
+            return lambda fault, **kw: self.fleet.inject(device, fault, **kw)  # type: ignore[union-attr]
+        if target == "snmp":
+            for agent in self.agents:
+                if agent.pdu == device and hasattr(agent, "inject"):
+                    return agent.inject
+        if target == "scpi":
+            for name, server in self.instruments:
+                if name == device and hasattr(server, "inject"):
+                    return server.inject
+        raise ConfigError("fault", None, f"{target}:{device}", "no such simulated device, or it takes no faults")
+
     def stop(self) -> None:
         if self.host_fleet is not None:
             self.host_fleet.stop()

@@ -74,6 +74,7 @@ class Tray:
     last_reset_time: float | None = None
     os_running: bool = False
     fail_to_boot: bool = False
+    failed_fans: set[int] = field(default_factory=set)
     temp: Lagged = field(default_factory=lambda: Lagged(6.0, 30.0))
 
 
@@ -188,6 +189,21 @@ class RackTwin:
                         self.outlet_pending.discard((pdu.name, n))
                         self._set_relay((pdu.name, n), False)
 
+    def force_trip(self, pdu: str, branch: str) -> None:
+        """Fault: a breaker trips (a short, or a worn breaker) whatever the current."""
+        with self._lock:
+            self._now()
+            if (pdu, branch) not in self.breaker_tripped:
+                raise KeyError(f"{pdu} has no branch {branch!r}")
+            self.breaker_tripped[(pdu, branch)] = True
+            spec = next(b for b in self.pdu_specs[pdu].branches if b.name == branch)
+            self._emit("breaker", pdu=pdu, branch=branch, amps=0.0, tripped=True)
+            for n in spec.outlets:
+                self.outlet_gen[(pdu, n)] += 1
+                self.outlet_pending.discard((pdu, n))
+                self._set_relay((pdu, n), False)
+            self._changed()
+
     def reset_breaker(self, pdu: str, branch: str) -> None:
         """Close a tripped breaker; its outlets stay off until switched on."""
         with self._lock:
@@ -202,9 +218,28 @@ class RackTwin:
         supply = self.profile.thermal.coolant_supply_c
         for tray in self.trays.values():
             p = self._tray_power_exact(tray)
-            tray.temp.retarget(t, supply + tray.spec.r_c_per_kw * p / 1000.0)
+            if tray.spec.fans:  # air-cooled: the rise over inlet air scales with 1 / airflow
+                rise = tray.spec.r_c_per_kw * p / 1000.0 / self._airflow_frac(tray)
+                tray.temp.retarget(t, self.profile.thermal.air_inlet_c + rise)
+            else:
+                tray.temp.retarget(t, supply + tray.spec.r_c_per_kw * p / 1000.0)
         heat_kw = sum(self._tray_power_exact(tr) for tr in self.trays.values()) / 1000.0
         self.coolant_return.retarget(t, supply + self._coolant_dt(heat_kw))
+
+    def _fan_pct(self, tray: Tray) -> float:
+        """The fan controller in steady state: speed rises with load from its minimum; when fans fail the
+        survivors speed up to keep the airflow, up to 100 %."""
+        spec = tray.spec
+        if not spec.fans or not self.busbar_live or tray.bmc == "Down":
+            return 0.0
+        frac = self._tray_power_exact(tray) / spec.max_w
+        base = spec.fan_min_pct + (100.0 - spec.fan_min_pct) * min(1.0, frac)
+        running = spec.fans - len(tray.failed_fans)
+        return min(100.0, base * spec.fans / running) if running > 0 else 0.0
+
+    def _airflow_frac(self, tray: Tray) -> float:
+        running = tray.spec.fans - len(tray.failed_fans)
+        return max(0.05, (running / tray.spec.fans) * self._fan_pct(tray) / 100.0)
 
     def _coolant_dt(self, heat_kw: float) -> float:
         kg_per_s = self.coolant_flow_lpm / 60.0  # ~1 kg per litre
@@ -452,6 +487,26 @@ class RackTwin:
             self._now()
             self.trays[tray_name].fail_to_boot = failed
 
+    def fail_fan(self, tray_name: str, fan: int, failed: bool = True) -> None:
+        """Fault: fan ``fan`` (1-based) of a tray stops."""
+        with self._lock:
+            self._now()
+            tray = self.trays[tray_name]
+            if not 1 <= fan <= tray.spec.fans:
+                raise KeyError(f"{tray_name} has no fan {fan}")
+            (tray.failed_fans.add if failed else tray.failed_fans.discard)(fan)
+            self._emit("fan", tray=tray_name, fan=fan, failed=failed)
+            self._changed()
+
+    def fan_speeds_rpm(self, tray_name: str) -> dict[str, float]:
+        with self._lock:
+            t = self._now()
+            tray = self.trays[tray_name]
+            pct = self._fan_pct(tray)
+            return {f"fan{i}": 0.0 if i in tray.failed_fans else
+                    max(0.0, pct / 100.0 * tray.spec.fan_max_rpm + self._n(f"fan|{tray_name}|{i}", t, 40.0))
+                    for i in range(1, tray.spec.fans + 1)}
+
     def set_leak(self, detector: str, state: Literal["OK", "Warning", "Critical"]) -> None:
         with self._lock:
             self._now()
@@ -600,12 +655,16 @@ class RackTwin:
             hot = tr.temp.at(t)
             out = {"inlet": self.profile.thermal.air_inlet_c + self._n(f"inlet|{tray}", t, 0.15)}
             if tr.spec.gpus:
-                supply = self.profile.thermal.coolant_supply_c
+                supply = (self.profile.thermal.air_inlet_c if tr.spec.fans else self.profile.thermal.coolant_supply_c)
                 for g in range(tr.spec.gpus):
                     derate = 1.0 - 0.02 * g  # GPUs further down the cold plate loop run a little cooler
                     out[f"gpu{g}"] = supply + (hot - supply) * derate + self._n(f"gpu|{tray}|{g}", t, 0.2)
             else:
                 out["asic"] = hot + self._n(f"asic|{tray}", t, 0.2)
+            if tr.spec.fans:
+                p = self._tray_power_exact(tr)
+                out["exhaust"] = (out["inlet"] + tr.spec.exhaust_c_per_kw * p / 1000.0 / self._airflow_frac(tr)
+                                  if p else out["inlet"])
             for name in out:
                 fault = self.sensor_faults.get(f"{tray}/{name}")
                 if fault is not None:

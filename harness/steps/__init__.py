@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from harness.steps import (ac_cycle, dc_cycle, group, load_sweep, power_agreement, psu_redundancy, sensor_sanity,
-                           thermal_soak)
+from harness.steps import (ac_cycle, dc_cycle, group, inventory, leak_check, load_sweep, power_agreement, power_cap,
+                           psu_redundancy, sensor_sanity, thermal_soak)
 
 STEP_KINDS: dict[str, ModuleType] = {
     "ac_cycle": ac_cycle,
@@ -15,5 +15,8 @@ STEP_KINDS: dict[str, ModuleType] = {
     "thermal_soak": thermal_soak,
     "power_agreement": power_agreement,
     "psu_redundancy": psu_redundancy,
+    "inventory": inventory,
+    "leak_check": leak_check,
+    "power_cap": power_cap,
     "group": group,
 }

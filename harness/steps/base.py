@@ -34,8 +34,11 @@ class Sink(Protocol):
         return m
 
     def skip(self, name: str, reason: str, *, limit: str | None = None, component: str | None = None,
-             meta: dict[str, object] | None = None) -> Measurement:
-        """A check the station cannot make: recorded as SKIP with the reason, never as a pass."""
+             meta: dict[str, object] | None = None) -> Measurement | None:
+        """A check the station cannot make: recorded as SKIP with the reason, never as a pass.
+        A check against a limit the envelope does not declare is simply not made (nothing recorded)."""
+        if limit is not None and limit not in self.envelope.limits:
+            return None
         m = Measurement(name, "not measured", "", component, limit, None, None, "SKIP", self.clock.now(),
                         {**(meta or {}), "message": reason})
         self.measurements.append(m)
@@ -75,8 +78,11 @@ class StepContext:
         return m
 
     def skip(self, name: str, reason: str, *, limit: str | None = None, component: str | None = None,
-             meta: dict[str, object] | None = None) -> Measurement:
-        """A check the station cannot make: recorded as SKIP with the reason, never as a pass."""
+             meta: dict[str, object] | None = None) -> Measurement | None:
+        """A check the station cannot make: recorded as SKIP with the reason, never as a pass.
+        A check against a limit the envelope does not declare is simply not made (nothing recorded)."""
+        if limit is not None and limit not in self.envelope.limits:
+            return None
         m = Measurement(name, "not measured", "", component, limit, None, None, "SKIP", self.clock.now(),
                         {**(meta or {}), "message": reason})
         self.measurements.append(m)

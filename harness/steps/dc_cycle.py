@@ -16,6 +16,9 @@ from harness.config.plan import StepBase
 from harness.steps.base import StepContext
 
 
+LIMITS: tuple[str, ...] = ("dc_on_s",)
+
+
 class Params(StepBase):
     kind: Literal["dc_cycle"]
     cycles: int = Field(default=1, ge=1, le=1000)

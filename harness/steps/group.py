@@ -11,6 +11,9 @@ from harness.config.plan import StepBase
 from harness.steps.base import StepContext
 
 
+LIMITS: tuple[str, ...] = ()  # the union of its children, see harness.envelopes.limits_of
+
+
 class Params(StepBase):
     kind: Literal["group"]
     steps: list[Any] = Field(min_length=1)

@@ -24,6 +24,10 @@ from harness.steps.loads import EloadSource, load_source
 from harness.telemetry import RackSampler, Series
 
 
+LIMITS: tuple[str, ...] = ("rack_ac_power_w", "busbar_v", "psu_efficiency_pct", "psu_input_w", "power_factor",
+          "phase_imbalance_pct", "component_temp_c")
+
+
 class Params(StepBase):
     kind: Literal["load_sweep"]
     source: Literal["eload", "workload"] = "eload"
@@ -50,7 +54,7 @@ def run(ctx: StepContext, p: Params) -> None:
     rack = ctx.rack
     source = load_source(rack, p.source)
     sampler = RackSampler(rack)
-    where = f"{rack.analyzer_measures} inlet" if rack.analyzer_measures else "rack inlet"
+    where = f"{rack.analyzer_measures} inlet" if rack.analyzer_covers_rack else "pdus"
     points = ([(a, None) for a in p.setpoints_a] if p.setpoints_a is not None
               else [(None, pct / 100.0) for pct in p.setpoints_pct or []])
     try:
@@ -73,13 +77,19 @@ def run(ctx: StepContext, p: Params) -> None:
             steady = False
             while ctx.clock.now() - t0 < p.settle_timeout_s:
                 settle.samples.append(sampler.sample())
-                ts, ws = settle.values("ac_w" if rack.analyzer else "pdu_w")
+                ts, ws = settle.values("ac_w")
                 if is_steady(ts, ws, window_s=p.settle_window_s, tolerance=p.settle_tolerance):
                     steady = True
                     break
                 ctx.clock.sleep(p.sample_s)
-            ctx.require("settled", steady, component=where, meta={**meta, "settle_s": ctx.clock.now() - t0},
-                        message="" if steady else f"power not steady within {p.settle_timeout_s:g} s")
+            ts, ws = settle.values("ac_w")
+            recent = [w for t, w in zip(ts, ws, strict=True) if ts and t >= ts[-1] - p.settle_window_s]
+            spread = 100.0 * (max(recent) - min(recent)) / (sum(recent) / len(recent)) if recent else float("nan")
+            ctx.require("settled", steady, component=where,
+                        meta={**meta, "settle_s": ctx.clock.now() - t0, "spread_pct": spread, "samples": len(ws)},
+                        message="" if steady else (f"power not steady within {p.settle_timeout_s:g} s: spread "
+                                                   f"{spread:.2f} % over the last {p.settle_window_s:g} s "
+                                                   f"({len(ws)} samples)"))
             dwell = Series()
             t_dwell = ctx.clock.now()
             pf: list[float] = []
@@ -98,6 +108,26 @@ def run(ctx: StepContext, p: Params) -> None:
         source.off()
 
 
+def check_current_sharing(ctx: StepContext, dwell: Series, meta: dict[str, object], min_share: float = 0.5) -> None:
+    """Every fed PSU of a shelf must carry its share: one drawing under ``min_share`` of its shelf's
+    mean (a failed or disconnected PSU, a tripped branch) fails, named."""
+    if not dwell.samples or not dwell.samples[-1].outlet_w:
+        return
+    last = dwell.samples[-1].outlet_w
+    by_shelf: dict[str, list[tuple[str, float]]] = {}
+    for o in ctx.rack.outlets:
+        if o.label in last:
+            by_shelf.setdefault(o.feeds.split(".")[0], []).append((o.feeds, last[o.label]))
+    for shelf, psus in sorted(by_shelf.items()):
+        mean = sum(w for _, w in psus) / len(psus)
+        if mean < 50.0:  # shelf unpowered or idle: nothing to share
+            continue
+        for psu, watts in psus:
+            ok = watts >= min_share * mean
+            ctx.require("psu_sharing", ok, component=psu, meta={**meta, "psu_w": watts, "shelf_mean_w": mean},
+                        message="" if ok else f"draws {watts:.0f} W against a shelf mean of {mean:.0f} W")
+
+
 def judge(ctx: StepContext, dwell: Series, meta: dict[str, object], where: str, label: str,
           pf: list[float], imbalance: dict[str, float]) -> None:
     """Hold one dwell's series to the envelope (also used by thermal_soak)."""
@@ -108,7 +138,8 @@ def judge(ctx: StepContext, dwell: Series, meta: dict[str, object], where: str, 
         ctx.measure("rack_ac_power_w", stats.max, "W", limit="rack_ac_power_w", component=where,
                     meta={**meta, "mean": stats.mean, "slope_w_per_s": stats.slope_per_s})
     else:
-        ctx.skip("rack_ac_power_w", "no power analyzer at the rack inlet", limit="rack_ac_power_w", meta=meta)
+        ctx.skip("rack_ac_power_w", "no rack AC power source (analyzer or PDU metering)", limit="rack_ac_power_w",
+                 meta=meta)
     _, pdu = dwell.values("pdu_w")
     if pdu:
         ctx.measure("pdu_ac_power_w", sum(pdu) / len(pdu), "W", component="pdus", meta=meta)
@@ -141,6 +172,7 @@ def judge(ctx: StepContext, dwell: Series, meta: dict[str, object], where: str, 
         feeds = {o.label: o.feeds for o in ctx.rack.outlets}
         ctx.measure("psu_input_w", per_psu[worst], "W", limit="psu_input_w", component=feeds.get(worst, worst),
                     meta={**meta, "outlet": worst})
+    check_current_sharing(ctx, dwell, meta)
     if pf:
         ctx.measure("power_factor", min(pf), "", limit="power_factor", component=where, meta=meta)
     if imbalance:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from harness.errors import Refused
+from harness.clock import Deadline
+from harness.errors import HostUnreachable, Refused
 
 if TYPE_CHECKING:
     from harness.rack import Rack
@@ -47,15 +48,32 @@ class EloadSource:
 class WorkloadSource:
     name = "workload"
 
-    def __init__(self, rack: Rack) -> None:
+    def __init__(self, rack: Rack, *, os_timeout_s: float = 900.0, poll_s: float = 15.0) -> None:
         if not rack.workloads:
             raise Refused("a GPU workload needs SSH access to the tray hosts, and the station file declares none")
-        self.rack = rack
+        self.rack, self.os_timeout_s, self.poll_s = rack, os_timeout_s, poll_s
 
     def apply(self, fraction: float, hold_s: float) -> None:
-        # the workload runs on the host for hold_s; a margin keeps it running through the last sample
-        self.rack.parallel(lambda t: self.rack.workloads[t].targeted_power(fraction, hold_s + 120.0),
-                           list(self.rack.workloads))
+        """Start the load on every host; hosts still booting their OS (after a power cycle: minutes)
+        are waited for, up to ``os_timeout_s``."""
+        self.rack.workload_starting()
+        pending = list(self.rack.workloads)
+        deadline = Deadline.after(self.rack.clock, self.os_timeout_s)
+
+        def start(tray: str) -> bool:
+            try:  # the workload runs for hold_s; a margin keeps it running through the last sample
+                self.rack.workloads[tray].targeted_power(fraction, hold_s + 120.0)
+                return True
+            except HostUnreachable:
+                if deadline.expired():
+                    raise
+                return False
+
+        while pending:
+            started = self.rack.parallel(start, pending)
+            pending = [t for t in pending if not started[t]]
+            if pending:
+                self.rack.clock.sleep(self.poll_s)
 
     def off(self) -> None:
         self.rack.parallel(lambda t: self.rack.workloads[t].stop(), list(self.rack.workloads))

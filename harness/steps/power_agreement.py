@@ -16,6 +16,9 @@ from harness.config.plan import StepBase
 from harness.steps.base import StepContext
 
 
+LIMITS: tuple[str, ...] = ("power_agreement_pct",)
+
+
 class Params(StepBase):
     kind: Literal["power_agreement"]
     samples: int = Field(default=5, ge=1)

@@ -19,6 +19,9 @@ from harness.steps.base import StepContext
 from harness.steps.loads import load_source
 
 
+LIMITS: tuple[str, ...] = ()
+
+
 class Params(StepBase):
     kind: Literal["psu_redundancy"]
     psu: str = Field(default="shelf1.psu1", description="the PSU whose input is removed")

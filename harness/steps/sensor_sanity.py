@@ -18,6 +18,9 @@ from harness.config.plan import StepBase
 from harness.steps.base import StepContext
 
 
+LIMITS: tuple[str, ...] = ()
+
+
 class Params(StepBase):
     kind: Literal["sensor_sanity"]
     plausible: dict[str, tuple[float, float]] = Field(

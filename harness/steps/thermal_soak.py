@@ -22,6 +22,9 @@ from harness.telemetry import is_component_temperature
 WATER_CP = 4.18  # kJ/(kg K); ~1 kg per litre
 
 
+LIMITS: tuple[str, ...] = ("component_temp_c", "temp_slope_c_per_min", "air_inlet_c", "coolant_supply_c", "coolant_dt_error_pct")
+
+
 class Params(StepBase):
     kind: Literal["thermal_soak"]
     source: Literal["eload", "workload"] = "workload"
@@ -31,6 +34,18 @@ class Params(StepBase):
     stable_window_s: float = Field(default=600.0, gt=0)
 
 
+def check_stuck_sensors(ctx: StepContext, per_sensor: dict[str, list[float]], hottest: list[float],
+                        min_swing_c: float = 2.0) -> None:
+    """A component temperature that never moves while the rack's hottest moved by ``min_swing_c`` or
+    more is stuck (frozen firmware value, failed ADC): it fails, named."""
+    if len(hottest) < 3 or max(hottest) - min(hottest) < min_swing_c:
+        return
+    for where, values in sorted(per_sensor.items()):
+        if len(values) >= 3 and "inlet" not in where.lower() and max(values) == min(values):
+            ctx.require("sensor_not_stuck", False, component=where, meta={"reading": values[0]},
+                        message=f"reads {values[0]:g} Cel throughout while the load moved the others")
+
+
 def run(ctx: StepContext, p: Params) -> None:
     rack = ctx.rack
     source = load_source(rack, p.source)
@@ -38,6 +53,7 @@ def run(ctx: StepContext, p: Params) -> None:
     hottest: list[float] = []
     hottest_at: list[str] = []
     inlets: dict[str, float] = {}
+    per_sensor: dict[str, list[float]] = {}
     coolant: list[tuple[float, float, float, float]] = []  # (t, supply, return, flow)
     tray_w: list[float] = []
     try:
@@ -51,6 +67,8 @@ def run(ctx: StepContext, p: Params) -> None:
                 for r in readings:
                     if r.reading is None or r.reading != r.reading:
                         continue
+                    if r.reading_type == "Temperature":
+                        per_sensor.setdefault(f"{tray}/{r.name}", []).append(r.reading)
                     if is_component_temperature(r.reading_type, r.name, r.physical_context):
                         if best is None or r.reading > best[0]:
                             best = (r.reading, f"{tray}/{r.name}")
@@ -84,6 +102,7 @@ def run(ctx: StepContext, p: Params) -> None:
                         meta={**meta, "window_s": p.stable_window_s})
         else:
             ctx.skip("temp_slope_c_per_min", "too few samples in the stability window", limit="temp_slope_c_per_min")
+    check_stuck_sensors(ctx, per_sensor, hottest)
     for tray, value in sorted(inlets.items()):
         ctx.measure("air_inlet_c", value, "Cel", limit="air_inlet_c", component=f"{tray}/inlet", meta=meta)
     if coolant:

@@ -35,8 +35,10 @@ from harness.clock import Clock, RealClock
 from harness.drivers.redfish.views import (
     JsonObj,
     SensorReading,
+    SensorSweep,
     extended_messages,
     first_link,
+    legacy_sensors,
     link,
     looks_expanded,
     member_uris,
@@ -126,12 +128,14 @@ class BmcClient:
         cafile = ca_file
         if cafile is None and self.base_url.startswith("https://"):
             cafile = _system_ca_bundle()  # the library would otherwise send verify=False
+        self.verify: str | bool = cafile or True  # what other connections to this BMC (SSE) verify with
         self._rf = redfish.redfish_client(base_url=self.base_url, username=username, password=password,
                                           timeout=timeout_s, max_retry=0, check_connectivity=False, cafile=cafile)
         self._logged_in = False
         self._session_uri: str | None = None
         self._root: JsonObj | None = None
         self._uris: dict[str, str] = {}
+        self.telemetry_source: str | None = None  # "new" | "legacy" | "none" after a sensor read
 
     def __repr__(self) -> str:  # never show credentials
         return f"BmcClient({self.name!r}, {self.base_url!r})"
@@ -146,7 +150,7 @@ class BmcClient:
 
     # ------------------------------------------------------------------ transport
     def _send(self, method: str, uri: str, *, args: dict[str, str] | None = None,
-              body: JsonObj | None = None) -> RestResponse:
+              body: JsonObj | None = None, headers: dict[str, str] | None = None) -> RestResponse:
         """Exactly one HTTP exchange (the library is built with max_retry=0)."""
         try:
             if method == "GET":
@@ -155,6 +159,8 @@ class BmcClient:
                 return self._rf.post(uri, body=body)
             if method == "DELETE":
                 return self._rf.delete(uri)
+            if method == "PATCH":
+                return self._rf.patch(uri, body=body, headers=headers)
             raise ValueError(f"unsupported method {method}")
         except RetriesExhaustedError as exc:
             raise _NoAnswer(exc.__cause__ or exc) from exc
@@ -164,7 +170,9 @@ class BmcClient:
     def _unreachable(self, method: str, uri: str, na: _NoAnswer) -> RedfishError:
         cause = f"{type(na.cause).__name__}: {na.cause}" if na.cause else "no answer"
         if na.tls:
-            return RedfishError(self.name, f"{method} {uri}", f"TLS failure: {cause}")
+            return RedfishError(self.name, f"{method} {uri}",
+                                f"TLS failure talking to BMC {self.name} at {self.base_url} (certificate not "
+                                f"trusted: wrong or missing ca_file?): {cause}")
         return RedfishUnreachable(self.name, f"{method} {uri}", f"no HTTP answer ({cause})")
 
     def _body(self, method: str, uri: str, resp: RestResponse) -> JsonObj:
@@ -278,6 +286,14 @@ class BmcClient:
         self._rf.set_session_location(self._session_uri)
         self._logged_in = True
 
+    def session_token(self) -> str:
+        """The current session token, logging in first if needed (for side connections such as SSE)."""
+        token = self._rf.get_session_key() if self._logged_in else None
+        if not token:
+            self.login()
+            token = self._rf.get_session_key()
+        return str(token)
+
     def _relogin(self) -> None:
         self._forget_session()
         self.login()
@@ -314,7 +330,7 @@ class BmcClient:
         """Log out and release the HTTP connections."""
         self.logout()
         try:
-            self._rf._session.close()  # noqa: SLF001 - the library offers no other way
+            self._rf._session.close()
         except Exception as exc:
             log.warning("%s: closing HTTP session failed: %s", self.name, exc)
 
@@ -431,7 +447,23 @@ class BmcClient:
             return None
 
     def sensors(self) -> list[SensorReading]:
-        return self._sensors_of(self._get(self._chassis_uri()))
+        """Every sensor of the tray, from whichever tree the BMC serves (see :meth:`read_sensors`)."""
+        return self.read_sensors().sensors
+
+    def read_sensors(self) -> SensorSweep:
+        """Sensors from the Sensors collection, else from legacy Thermal/Power; says which was used."""
+        chassis_uri = self._chassis_uri()
+        chassis = self._get(chassis_uri)
+        if link(chassis, "Sensors"):
+            sweep = SensorSweep("new", self._sensors_of(chassis))
+        elif link(chassis, "Thermal") or link(chassis, "Power"):
+            thermal = self.get_optional(link(chassis, "Thermal"))
+            power = self.get_optional(link(chassis, "Power"))
+            sweep = SensorSweep("legacy", legacy_sensors(thermal, power, chassis_uri))
+        else:
+            sweep = SensorSweep("none", [])
+        self.telemetry_source = sweep.source
+        return sweep
 
     def _sensors_of(self, chassis: JsonObj) -> list[SensorReading]:
         coll_uri = link(chassis, "Sensors")
@@ -464,14 +496,17 @@ class BmcClient:
         """What traceability records: serial, model, maker, part number, BMC firmware, and the URIs used.
 
         Every key is always present; a value the BMC does not report is "" (the caller decides whether
-        that blocks a run, e.g. an empty serial_number must)."""
-        system_uri = self._system_uri()
-        system = self._get(system_uri)
-        chassis_uri = self._chassis_uri(system)
+        that blocks a run, e.g. an empty serial_number must). Works on a service without Systems (a
+        rack manager or power shelf controller): its first chassis (a ``Rack`` one if present) is used."""
+        root = self._service_root()
+        system_uri = self._optional(self._system_uri) if link(root, "Systems") else None
+        system = self._get(system_uri) if system_uri else {}
+        chassis_uri = self._chassis_uri(system) if system_uri else self._main_chassis_uri()
         chassis = self._get(chassis_uri)
         manager_uri = (first_link(chassis, "Links", "ManagedBy") or first_link(system, "Links", "ManagedBy")
                        or self._optional(lambda: self._first_member("Managers")))
-        manager = self._get(manager_uri) if manager_uri else {}
+        manager = self._optional(lambda: self._get(manager_uri)) if manager_uri else None
+        manager = manager or {}
 
         def field(key: str) -> str:
             return text(chassis.get(key)) or text(system.get(key)) or ""
@@ -479,4 +514,103 @@ class BmcClient:
         return {"serial_number": field("SerialNumber"), "model": field("Model"),
                 "manufacturer": field("Manufacturer"), "part_number": field("PartNumber"),
                 "firmware_version": text(manager.get("FirmwareVersion")) or "",
-                "chassis_uri": chassis_uri, "system_uri": system_uri}
+                "chassis_uri": chassis_uri, "system_uri": system_uri or ""}
+
+    def _main_chassis_uri(self) -> str:
+        """A service without a system: its Rack chassis if it has one, else its first chassis."""
+        if "chassis" not in self._uris:
+            coll_uri = link(self._service_root(), "Chassis")
+            if coll_uri is None:
+                raise RedfishError(self.name, f"GET {ROOT}", "service root has neither Systems nor Chassis")
+            members = self._members(coll_uri)
+            if not members:
+                raise RedfishError(self.name, f"GET {coll_uri}", "Chassis collection has no members")
+            rack = next((uri for uri, body in members if text(body.get("ChassisType")) == "Rack"), None)
+            self._uris["chassis"] = rack or members[0][0]
+        return self._uris["chassis"]
+
+    # ------------------------------------------------------------------ generic reads
+    def get_json(self, uri: str) -> JsonObj:
+        """GET one resource (retries, re-login, typed errors): for readers built on this client."""
+        if not _plain_uri(uri):
+            raise RedfishError(self.name, f"GET {uri!r}", "not an absolute URI path")
+        return self._get(uri)
+
+    def get_optional(self, uri: str | None) -> JsonObj | None:
+        """GET a resource that may legitimately be missing: None if absent or broken (not if unreachable)."""
+        if not uri:
+            return None
+        return self._optional(lambda: self.get_json(uri))
+
+    def service_root(self) -> JsonObj:
+        return self._service_root()
+
+    def _members(self, coll_uri: str) -> list[tuple[str, JsonObj]]:
+        """(uri, body) of each member, using $expand when the service says it supports it."""
+        expand = path(self._service_root(), "ProtocolFeaturesSupported", "ExpandQuery")
+        raw: object = None
+        if path(expand, "NoLinks") is True:
+            arg = ".($levels=1)" if path(expand, "Levels") is True else "."
+            coll = self._optional(lambda: self._get(coll_uri, {"$expand": arg}))
+            raw = path(coll, "Members")
+        if not isinstance(raw, list):
+            raw = path(self._get(coll_uri), "Members")
+        out: list[tuple[str, JsonObj]] = []
+        for member in raw if isinstance(raw, list) else []:
+            uri = odata_id(member)
+            if uri is None:
+                continue
+            if looks_expanded(member):
+                out.append((uri, member))
+            else:
+                body = self._optional(lambda u=uri: self._get(u))
+                out.append((uri, body if body is not None else {}))
+        return out
+
+    def members(self, coll_uri: str | None) -> list[tuple[str, JsonObj]]:
+        """Members of a collection as (uri, body); [] when the collection is not available."""
+        if not coll_uri:
+            return []
+        try:
+            return self._members(coll_uri)
+        except RedfishUnreachable:
+            raise
+        except RedfishError as exc:
+            log.debug("%s: %s", self.name, exc)
+            return []
+
+    # ------------------------------------------------------------------ power limit
+    def set_power_limit(self, watts: float | None) -> None:
+        """Cap the tray (EnvironmentMetrics.PowerLimitWatts); None removes the cap.
+
+        PATCHed once with If-Match (a 412 means someone changed it: re-read and PATCH once more); the
+        result is read back, so a BMC that ignored it raises instead of passing silently."""
+        chassis = self._get(self._chassis_uri())
+        em_uri = link(chassis, "EnvironmentMetrics")
+        if em_uri is None:
+            raise RedfishError(self.name, f"GET {self._chassis_uri()}", "no EnvironmentMetrics: power limit "
+                                                                        "not available on this BMC")
+        value: JsonObj = {"ControlMode": "Disabled"} if watts is None else \
+            {"SetPoint": watts, "ControlMode": "Automatic"}
+        for attempt in (1, 2, 3):
+            current = self._get(em_uri)
+            etag = text(current.get("@odata.etag"))
+            headers = {"If-Match": etag} if etag else {}
+            try:
+                resp = self._send("PATCH", em_uri, body={"PowerLimitWatts": value}, headers=headers)
+            except _NoAnswer as na:
+                raise self._unreachable("PATCH", em_uri, na) from na.cause
+            if resp.status in (200, 204):
+                break
+            if resp.status in (401, 412) and attempt < 3:  # not applied: safe to send again
+                if resp.status == 401:
+                    self._relogin()
+                continue
+            raise self._http_error("PATCH", em_uri, resp)
+        limit = path(self._get(em_uri), "PowerLimitWatts")
+        got = number(path(limit, "SetPoint"))
+        mode = text(path(limit, "ControlMode"))
+        ok = mode == "Disabled" if watts is None else (got is not None and abs(got - watts) < 0.5 and
+                                                       mode != "Disabled")
+        if not ok:
+            raise RedfishError(self.name, f"PATCH {em_uri}", f"power limit not applied (read back {limit!r})")

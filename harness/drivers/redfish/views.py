@@ -50,7 +50,10 @@ def number(value: object) -> float | None:
     """A finite float, or None (bools and numeric strings are not numbers in Redfish)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    f = float(value)
+    try:
+        f = float(value)
+    except OverflowError:  # an integer beyond float range (JSON allows it)
+        return None
     return f if math.isfinite(f) else None
 
 
@@ -119,3 +122,45 @@ def sensor_reading(body: object, fallback_uri: str = "") -> SensorReading:
 def looks_expanded(member: object) -> bool:
     """An expanded collection member carries more than its link."""
     return isinstance(member, dict) and any(k != "@odata.id" for k in member)
+
+
+@dataclass(frozen=True)
+class SensorSweep:
+    """One read of a BMC's sensors and which resource tree it came from: ``"new"`` (Sensors
+    collection), ``"legacy"`` (Chassis Power/Thermal) or ``"none"`` (neither is available)."""
+
+    source: str
+    sensors: list[SensorReading]
+
+
+_LEGACY_THRESHOLDS = (("UpperThresholdNonCritical", "UpperCaution"), ("UpperThresholdCritical", "UpperCritical"),
+                      ("UpperThresholdFatal", "UpperFatal"), ("LowerThresholdNonCritical", "LowerCaution"),
+                      ("LowerThresholdCritical", "LowerCritical"), ("LowerThresholdFatal", "LowerFatal"))
+
+
+def legacy_sensors(thermal: object, power: object, base_uri: str = "") -> list[SensorReading]:
+    """SensorReadings from the deprecated ``Thermal`` and ``Power`` resources (either may be None)."""
+    out: list[SensorReading] = []
+    temps = path(thermal, "Temperatures")
+    for i, t in enumerate(temps if isinstance(temps, list) else []):
+        thresholds = {dst: v for src, dst in _LEGACY_THRESHOLDS if (v := number(path(t, src))) is not None}
+        out.append(SensorReading(name=text(path(t, "Name")) or f"Temperature {i}",
+                                 uri=odata_id(t) or f"{base_uri}/Thermal#/Temperatures/{i}",
+                                 reading=number(path(t, "ReadingCelsius")), units="Cel", reading_type="Temperature",
+                                 physical_context=text(path(t, "PhysicalContext")),
+                                 state=text(path(t, "Status", "State")), thresholds=thresholds))
+    fans = path(thermal, "Fans")
+    for i, f in enumerate(fans if isinstance(fans, list) else []):
+        units = text(path(f, "ReadingUnits"))
+        out.append(SensorReading(name=text(path(f, "Name")) or f"Fan {i}",
+                                 uri=odata_id(f) or f"{base_uri}/Thermal#/Fans/{i}", reading=number(path(f, "Reading")),
+                                 units={"Percent": "%", "RPM": "RPM"}.get(units or "", units or ""),
+                                 reading_type="Percent" if units == "Percent" else "Rotational",
+                                 physical_context="Fan", state=text(path(f, "Status", "State"))))
+    controls = path(power, "PowerControl")
+    for i, c in enumerate(controls if isinstance(controls, list) else []):
+        out.append(SensorReading(name=text(path(c, "Name")) or f"Power control {i}",
+                                 uri=odata_id(c) or f"{base_uri}/Power#/PowerControl/{i}",
+                                 reading=number(path(c, "PowerConsumedWatts")), units="W", reading_type="Power",
+                                 physical_context="Chassis", state=text(path(c, "Status", "State"))))
+    return out

@@ -3,6 +3,11 @@
 One driver for every load model; a model is a :class:`Dialect` table. Setpoints are checked
 against the station's ratings before anything is sent; ``input_off`` reads back, because the
 safe state of a rack under test includes a load that is provably off.
+
+Protection: each dialect names its protection status query, the meaning of its bits and its
+clear command. Chroma 63600: ``LOAD:PROT?`` (UM-63600 bit layout) and ``LOAD:PROT:CLE``.
+Keysight EL30000: [A: assumed from the Keysight DC-source family, verify against the EL30000
+programming guide] ``STAT:QUES:COND?`` with b0 OV, b1 OC, b3 OP, b4 OT, and ``INP:PROT:CLE``.
 """
 
 from __future__ import annotations
@@ -36,13 +41,14 @@ DIALECTS: dict[str, Dialect] = {
             "power": "POW:STAT:L1 {}", "power?": "POW:STAT:L1?",
             "input": "LOAD {}", "input?": "LOAD?",
             "voltage?": "MEAS:VOLT?", "measured_current?": "MEAS:CURR?", "measured_power?": "MEAS:POW?",
-            "protection?": "LOAD:PROT?",
+            "protection?": "LOAD:PROT?", "protection_clear": "LOAD:PROT:CLE",
         },
         tokens={
             # Sent: the high range, which covers the low ones; read back: any range.
             "mode": {"CC": ("CCH", "CCM", "CCL"), "CP": ("CPH", "CPM", "CPL")},
             "input": _ON_OFF,
         },
+        bits={"protection": {0: "OTP", 1: "OVP", 2: "OCP", 3: "OPP", 4: "REV", 7: "FAN", 8: "INHIBIT"}},
     ),
     # Keysight EL30000 (EL34143A class): SCPI-99 style. [verify against the programming guide]
     "keysight_el30000": Dialect(
@@ -53,12 +59,14 @@ DIALECTS: dict[str, Dialect] = {
             "power": "POW {}", "power?": "POW?",
             "input": "INP {}", "input?": "INP?",
             "voltage?": "MEAS:VOLT?", "measured_current?": "MEAS:CURR?", "measured_power?": "MEAS:POW?",
-            "protection?": None,  # INP:PROT:* / STAT:QUES:COND? unverified: left to the EL30000 issue
+            # [A] questionable-condition register as on Keysight DC sources; verify for the EL30000
+            "protection?": "STAT:QUES:COND?", "protection_clear": "INP:PROT:CLE",
         },
         tokens={
             "mode": {"CC": ("CURR", "CURRENT"), "CP": ("POW", "POWER")},
             "input": _ONE_ZERO,
         },
+        bits={"protection": {0: "OVP", 1: "OCP", 3: "OPP", 4: "OTP"}},
     ),
 }
 
@@ -109,5 +117,15 @@ class ElectronicLoad(VisaInstrument):
         return self.voltage, self.current, self.power
 
     def protection_status(self) -> int:
-        """The protection bitfield; 0 when nothing has tripped."""
+        """The raw protection register (model-specific bits); 0 when nothing has tripped."""
         return self.protection
+
+    def protection_tripped(self) -> frozenset[str]:
+        """Names of the tripped protections ("OCP", "OVP", ...); empty when none."""
+        return self.dialect.decode_bits("protection", self.protection)
+
+    def clear_protection(self) -> frozenset[str]:
+        """Clear latched protections and read back; returns what is still tripped (the cause
+        may persist). The input stays off: switching it on again is the caller's decision."""
+        self.link.write(self.dialect.command("protection_clear"))
+        return self.protection_tripped()

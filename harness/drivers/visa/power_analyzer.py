@@ -1,8 +1,20 @@
-"""AC power analyzer on a PDU or shelf feed: V, A, W and power factor in one consistent reading.
+"""AC power analyzer on a PDU or shelf feed: V, A, W and power factor in one consistent reading,
+energy integration and inrush capture.
 
 Two shapes of the same logic, chosen by the dialect: models with a numeric item list
 (Yokogawa WT) are configured once and answer every value in one query, so V, A, W and PF come
 from the same update interval; models without one (Chroma 66205) are asked value by value.
+
+Energy (``start_energy`` / ``stop_energy`` / ``energy_wh``): WT5000 ``:INTEGrate:STOP;RESet;STARt``
+and numeric item 5 = ``WP`` (Wh, element 1); Chroma 66205 ``TRIG:MODE INTEGRATION`` + ``TRIG ON``
+(a new integration), ``TRIG OFF``, ``MEAS? WH``.
+
+Inrush (``arm_inrush`` / ``inrush_peak_a``): Chroma 66205 has an inrush trigger mode
+(``TRIG:MODE INRUSH``, ``TRIG ON``, ``FETCH? IS``). The WT5000 has none; the choice made here is
+its peak current item 6 = ``IPPeak`` (I+pk, instantaneous) under max hold, restarted by
+``:MEASure:MHOLd OFF`` then ``ON`` [A: verify the hold command on the WT5000]. Max hold keeps the
+highest peak since arming, which is the inrush if the outlets close after arming. On the Chroma,
+one trigger mode runs at a time: arming inrush ends a running energy integration (its value is kept).
 """
 
 from __future__ import annotations
@@ -13,28 +25,43 @@ from harness.drivers.visa.properties import Dialect, VisaInstrument
 FIELDS = ("V", "A", "W", "PF")
 
 _WT_ITEMS = (("URMS", "V"), ("IRMS", "A"), ("P", "W"), ("LAMBDA", "PF"))
+_WT_EXTRA = (("WP", "energy"), ("IPPeak", "inrush"))  # items 5 and 6, read one by one
 
 DIALECTS: dict[str, Dialect] = {
     # Yokogawa WT5000 (WT1800E/WT3000 use the same numeric subsystem). Element 1.
     "yokogawa_wt5000": Dialect(
         name="yokogawa_wt5000",
-        commands={"values?": ":NUMeric:NORMal:VALue?"},
+        commands={
+            "values?": ":NUMeric:NORMal:VALue?",
+            "energy?": f":NUMeric:NORMal:VALue? {len(_WT_ITEMS) + 1}",
+            "inrush?": f":NUMeric:NORMal:VALue? {len(_WT_ITEMS) + 2}",
+        },
         setup=(
             ":NUMeric:FORMat ASCii",
             f":NUMeric:NORMal:NUMBer {len(_WT_ITEMS)}",
-            *(f":NUMeric:NORMal:ITEM{i} {func},1" for i, (func, _) in enumerate(_WT_ITEMS, start=1)),
+            *(f":NUMeric:NORMal:ITEM{i} {func},1" for i, (func, _) in enumerate(_WT_ITEMS + _WT_EXTRA, start=1)),
             ":COMMunicate:HEADer OFF",
         ),
         fields=tuple(name for _, name in _WT_ITEMS),
+        actions={
+            "energy_start": (":INTEGrate:STOP", ":INTEGrate:RESet", ":INTEGrate:STARt"),
+            "energy_stop": (":INTEGrate:STOP",),
+            "inrush_arm": (":MEASure:MHOLd OFF", ":MEASure:MHOLd ON"),
+        },
     ),
     # Chroma 66205 digital power meter: one MEAS? per quantity. [sketch; verify with the manual]
     "chroma66205": Dialect(
         name="chroma66205",
-        commands={"V?": "MEAS? V", "A?": "MEAS? I", "W?": "MEAS? W", "PF?": "MEAS? PF"},
+        commands={"V?": "MEAS? V", "A?": "MEAS? I", "W?": "MEAS? W", "PF?": "MEAS? PF",
+                  "energy?": "MEAS? WH", "inrush?": "FETCH? IS"},
         fields=FIELDS,
+        actions={
+            "energy_start": ("TRIG:MODE INTEGRATION", "TRIG ON"),
+            "energy_stop": ("TRIG OFF",),
+            "inrush_arm": ("TRIG:MODE INRUSH", "TRIG ON"),
+        },
     ),
 }
-
 
 class PowerAnalyzer(VisaInstrument):
     """A power analyzer whose ``measure()`` returns {"V", "A", "W", "PF"}."""
@@ -73,3 +100,37 @@ class PowerAnalyzer(VisaInstrument):
             pf_command = command if self.dialect.supports("values?") else self.dialect.command("PF?")
             raise InstrumentReplyError(self.name, pf_command, f"power factor {reading['PF']} outside -1..1")
         return {key: reading[key] for key in FIELDS}
+
+    def start_energy(self) -> None:
+        """Start a new energy integration from zero (a running one is stopped and discarded)."""
+        if not self._configured:
+            self.configure()
+        self.run_action("energy_start")
+
+    def stop_energy(self) -> None:
+        """Stop the integration; :meth:`energy_wh` keeps answering its value."""
+        self.run_action("energy_stop")
+
+    def energy_wh(self) -> float:
+        """Energy integrated since :meth:`start_energy`, Wh (negative or no-data -> InstrumentReplyError)."""
+        if not self._configured:
+            self.configure()
+        command = self.dialect.command("energy?")
+        value = self.link.query_float(command)
+        if value < 0:
+            raise InstrumentReplyError(self.name, command, f"negative energy {value} Wh")
+        return value
+
+    def arm_inrush(self) -> None:
+        """Start capturing the peak current afresh; switch the outlets on after this."""
+        if not self._configured:
+            self.configure()
+        self.run_action("inrush_arm")
+
+    def inrush_peak_a(self) -> float:
+        """The highest instantaneous current since :meth:`arm_inrush`, A."""
+        command = self.dialect.command("inrush?")
+        value = self.link.query_float(command)
+        if value < 0:
+            raise InstrumentReplyError(self.name, command, f"negative peak current {value} A")
+        return value

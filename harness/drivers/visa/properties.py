@@ -40,6 +40,8 @@ class Dialect:
     ending in ``?`` is the query). ``tokens`` maps a value to the words the model uses for it:
     the first word is sent, any of them is accepted on read-back. ``setup`` is sent by
     ``configure()``; ``fields`` names the values of a multi-value reading in reply order.
+    ``actions`` maps an operation to the commands that perform it, in order (e.g. arming an
+    inrush capture); ``bits`` maps a status register to {bit number: name}.
     """
 
     name: str
@@ -47,6 +49,8 @@ class Dialect:
     tokens: Mapping[str, Mapping[Any, tuple[str, ...]]] = field(default_factory=dict)
     setup: tuple[str, ...] = ()
     fields: tuple[str, ...] = ()
+    actions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    bits: Mapping[str, Mapping[int, str]] = field(default_factory=dict)
 
     def command(self, key: str, value: str | None = None) -> str:
         template = self.commands.get(key)
@@ -55,7 +59,18 @@ class Dialect:
         return template.format(value) if value is not None else template
 
     def supports(self, key: str) -> bool:
-        return self.commands.get(key) is not None
+        return self.commands.get(key) is not None or bool(self.actions.get(key))
+
+    def action(self, key: str) -> tuple[str, ...]:
+        commands = self.actions.get(key)
+        if not commands:
+            raise UnsupportedCommand(self.name, key, f"{self.name} has no commands for {key!r}")
+        return commands
+
+    def decode_bits(self, register: str, value: int) -> frozenset[str]:
+        """Names of the set bits of ``register`` (a bit the table does not name is ``bitN``)."""
+        names = self.bits.get(register, {})
+        return frozenset(names.get(bit, f"bit{bit}") for bit in range(value.bit_length()) if value >> bit & 1)
 
 
 class VisaInstrument:
@@ -78,6 +93,11 @@ class VisaInstrument:
         if self.link.is_open and self.link.idn:
             return self.link.idn
         return self.link.open()
+
+    def run_action(self, key: str) -> None:
+        """Send the dialect's commands for ``key`` in order, each checked against the error queue."""
+        for command in self.dialect.action(key):
+            self.link.write(command)
 
 
 # ------------------------------------------------------------------------------ codecs

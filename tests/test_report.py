@@ -1,0 +1,68 @@
+"""report.html: self-contained, built from the store, rendered by headless Chromium with its plots and
+no script errors; `rackval report RUN_ID` writes it again."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from harness.cli import app
+from harness.results.report import write_report
+from test_results_store import populate
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def chromium_dom(page: Path, tmp_path: Path) -> tuple[str, str]:
+    """The DOM after scripts ran, and the console log (stderr)."""
+    assert CHROMIUM is not None
+    proc = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                           "--disable-component-update", "--disable-sync", "--no-first-run",
+                           f"--user-data-dir={tmp_path / 'chromium'}", "--enable-logging=stderr", "--v=0",
+                           "--virtual-time-budget=2000", "--dump-dom", page.as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    return proc.stdout, proc.stderr
+
+
+def test_report_is_self_contained_and_orders_failures_first(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    run_id = populate(url, tmp_path / "out")
+    html = write_report(url, run_id, tmp_path / "report.html").read_text()
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html), "the report must not fetch anything"
+    assert html.index('id="verdict"') < html.index('id="failures"') < html.index('id="steps"') < html.index("<svg")
+    failures = html[html.index('id="failures"'):html.index('id="steps"')]
+    assert "compute01/GPU 0 temperature" in failures and "component_temp_c" in failures
+    for plot in ("plot-rack-power", "plot-shelf-power", "plot-temperatures", "plot-sweep-rack_ac_power_w",
+                 "plot-sweep-psu_efficiency_pct", "plot-coolant-dt"):
+        assert f'id="{plot}"' in html, plot
+    temps = html[html.index('id="plot-temperatures"'):]
+    assert 'class="limit"' in temps[:temps.index("</svg>")], "temperatures are drawn with their limit"
+    for needle in ("SN-C1", "25.06.3", "2027-01-31", "a" * 64, "b" * 64, "c" * 40, "op7", "RACK-42"):
+        assert needle in html, needle
+
+
+def test_rackval_report_regenerates_from_the_store(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    run_id = populate(url, tmp_path / "out")
+    first = write_report(url, run_id, tmp_path / "a.html").read_text()
+    result = CliRunner().invoke(app, ["report", run_id, "--store", url, "-o", str(tmp_path / "b.html")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "b.html").read_text() == first
+    assert CliRunner().invoke(app, ["report", "no-such-run", "--store", url]).exit_code == 2
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_report_renders_in_chromium_with_plots_and_no_script_errors(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    run_id = populate(url, tmp_path / "out")
+    page = write_report(url, run_id, tmp_path / "report.html")
+    dom, console = chromium_dom(page, tmp_path)
+    assert 'data-ready="1"' in dom, "the inline script ran to its end"
+    assert re.search(r'id="plot-count">6<', dom), "the script counted six rendered SVG plots"
+    assert dom.count("<polyline") >= 6
+    assert "Uncaught" not in console and "SyntaxError" not in console, console[-2000:]
