@@ -14,6 +14,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
@@ -214,7 +215,8 @@ def wait_until(
         clock.sleep(min(poll, max(deadline.remaining(), 1e-3)))
 
 
-def run_parallel(clock: Clock, jobs: list[Callable[[], T]], max_workers: int | None = None) -> list[T]:
+def run_parallel(clock: Clock, jobs: list[Callable[[], T]], max_workers: int | None = None,
+                 executor: Executor | None = None) -> list[T]:
     """Run jobs on threads that participate in the clock while the caller waits for them.
 
     On a VirtualClock the caller counts as stepped aside only while one of its jobs is still
@@ -226,11 +228,14 @@ def run_parallel(clock: Clock, jobs: list[Callable[[], T]], max_workers: int | N
 
     if not jobs:
         return []
+    workers = min(max_workers or len(jobs), len(jobs))
     virtual = clock if isinstance(clock, VirtualClock) else None
+    # One participant per worker thread, not per job: a queued job is not running, so it must not
+    # hold time still while the running ones sleep (a retry back-off).
     remaining = [len(jobs)]
     if virtual is not None:
         with virtual._cond:  # noqa: SLF001 - the clock's own helper
-            virtual._participants += len(jobs)
+            virtual._participants += workers
             virtual._idle += 1
 
     def wrap(job: Callable[[], T]) -> Callable[[], T]:
@@ -240,17 +245,21 @@ def run_parallel(clock: Clock, jobs: list[Callable[[], T]], max_workers: int | N
             finally:
                 if virtual is not None:
                     with virtual._cond:
-                        virtual._participants -= 1
                         remaining[0] -= 1
+                        if remaining[0] < workers:  # no queued job will take this thread's slot
+                            virtual._participants -= 1
                         if remaining[0] == 0:
                             virtual._idle -= 1  # the caller is active again, before time can move
                         virtual._advance_if_all_waiting()
         return run
 
-    with ThreadPoolExecutor(max_workers=max_workers or len(jobs)) as pool:
-        futures = [pool.submit(wrap(job)) for job in jobs]
-        for f in futures:
-            f.exception()
+    if executor is not None:  # a long-lived pool (at least ``workers`` threads): no thread start-up per call
+        futures = [executor.submit(wrap(job)) for job in jobs]
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(wrap(job)) for job in jobs]
+    for f in futures:
+        f.exception()
     return [f.result() for f in futures]
 
 

@@ -118,7 +118,8 @@ def coverage(envelope: Envelope, steps: Sequence[object], measurements: Sequence
 
     - a limit no step kind knows is a FAIL (a typo in the envelope would otherwise never be checked);
     - a limit this plan's steps do not check is INFO (the envelope serves several plans of one SKU);
-    - a limit whose every check was SKIPped (the station lacks the instrument) is SKIP, never PASS;
+    - a limit whose every check was SKIPped (the station lacks the instrument) is a FAIL naming the
+      reasons: the checks stay SKIP, and a run cannot pass without them;
     - a limit checked by the plan but never measured is a FAIL.
     """
     from harness.steps import STEP_KINDS
@@ -138,8 +139,9 @@ def coverage(envelope: Envelope, steps: Sequence[object], measurements: Sequence
         elif verdicts & {"PASS", "FAIL"}:
             out.append(Measurement("limit_measured", True, "", name, None, None, None, "PASS", t, {}))
         elif "SKIP" in verdicts:
-            out.append(Measurement("limit_measured", False, "", name, None, None, None, "SKIP", t,
-                                   {"message": "; ".join(r for r in reasons if r) or "skipped"}))
+            why = "; ".join(r for r in reasons if r) or "skipped"
+            out.append(Measurement("limit_measured", False, "", name, None, None, None, "FAIL", t,
+                                   {"message": f"every check of {name} was skipped: {why}"}))
         else:
             out.append(Measurement("limit_measured", False, "", name, None, None, None, "FAIL", t,
                                    {"message": f"envelope limit {name} was declared but no step measured it"}))

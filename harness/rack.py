@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from typing import TypeVar
@@ -19,9 +20,12 @@ from harness.clock import Clock, Deadline, run_parallel
 from harness.config.plan import SafeState
 from harness.config.profile import Profile
 from harness.config.station import BmcEndpoint, Credentials, InstrumentEndpoint, PduEndpoint, Station
+from harness.drivers.redfish import equipment
 from harness.drivers.redfish.client import BmcClient, SensorReading
 from harness.drivers.snmp.pdu import Pdu, SnmpCredentials
 from harness.drivers.ssh.host import GpuWorkload, HostShell
+from harness.drivers.visa.ac_source import AcSource
+from harness.drivers.visa.daq import ThermocoupleDaq
 from harness.drivers.visa.eload import ElectronicLoad
 from harness.drivers.visa.link import ScpiLink
 from harness.drivers.visa.power_analyzer import PowerAnalyzer
@@ -83,11 +87,14 @@ class Rack:
         self.bmcs: dict[str, BmcClient] = {ep.name: self._make_bmc(ep) for ep in station.bmcs}
         self.roles: dict[str, str] = {ep.name: ep.role for ep in station.bmcs}
         self._bmc_locks = {name: threading.Lock() for name in self.bmcs}
+        self._pool: ThreadPoolExecutor | None = None
         self.pdus: dict[str, Pdu] = {ep.name: self._make_pdu(ep, credentials) for ep in station.pdus}
         self.outlets = [Outlet(ep.name, n, feeds) for ep in station.pdus for n, feeds in sorted(ep.outlets.items())]
         self._links: list[ScpiLink] = []
         self.eload: ElectronicLoad | None = None
         self.analyzer: PowerAnalyzer | None = None
+        self.daq: ThermocoupleDaq | None = None
+        self.ac_source: AcSource | None = None
         self.instruments: dict[str, InstrumentEndpoint] = {i.name: i for i in station.instruments}
         self.analyzer_measures = next((s.measures for s in profile.instruments.values()
                                        if s.role == "power_analyzer" and s.measures), None)
@@ -124,6 +131,7 @@ class Rack:
         view.workloads = {}
         view.safety = SafetyRegistry()
         view._links = []  # closing the view must not close the shared links
+        view._pool = None
         return view
 
     def _make_pdu(self, ep: PduEndpoint, credentials: Credentials) -> Pdu:
@@ -142,13 +150,16 @@ class Rack:
 
     def check_calibration(self, today: date) -> None:
         """An expired calibration stops a hardware run before it starts (simulated ones are exempt)."""
+        problems = []
         for inst in self.station.instruments:
-            if inst.simulated or self.station.simulated:
+            if inst.simulated:  # only a simulated instrument is exempt, not one on a "simulated" station
                 continue
             if inst.calibration_due is None:
-                raise Refused(f"instrument {inst.name}: no calibration_due date in the station file")
-            if inst.calibration_due < today:
-                raise Refused(f"instrument {inst.name}: calibration expired on {inst.calibration_due}")
+                problems.append(f"instrument {inst.name}: no calibration_due date in the station file")
+            elif inst.calibration_due < today:
+                problems.append(f"instrument {inst.name}: calibration expired on {inst.calibration_due}")
+        if problems:
+            raise Refused("; ".join(problems))
 
     def connect(self) -> None:
         """Open the instrument links (the BMCs log in on first use, they may still be booting)."""
@@ -163,8 +174,18 @@ class Rack:
             elif inst.role == "power_analyzer" and self.analyzer is None:
                 self.analyzer = PowerAnalyzer(link, dialect=inst.model)
                 self.analyzer.configure()
+            elif inst.role == "daq" and self.daq is None:
+                spec = next((s for s in self.profile.instruments.values() if s.role == "daq" and s.channels), None)
+                if spec is not None:
+                    self.daq = ThermocoupleDaq(link, inst.model, channels=spec.channels)
+                    self.daq.configure()
+            elif inst.role == "ac_source" and self.ac_source is None:
+                self.ac_source = AcSource(link, inst.model)
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         for client in self.bmcs.values():
             client.logout()
         for pdu in self.pdus.values():
@@ -185,10 +206,13 @@ class Rack:
         return [n for n, r in self.roles.items() if r in ("compute_tray", "switch_tray")]
 
     def parallel(self, fn: Callable[[str], T], names: list[str]) -> dict[str, T]:
-        """Run ``fn(name)`` for every name concurrently (one thread per BMC client, capped)."""
+        """Run ``fn(name)`` for every name concurrently (one thread per BMC client, capped), on the
+        rack's long-lived pool."""
         jobs = [lambda n=n: fn(n) for n in names]
-        return dict(zip(names, run_parallel(self.clock, jobs, max_workers=min(MAX_PARALLEL, len(names) or 1)),
-                        strict=True))
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=MAX_PARALLEL, thread_name_prefix="rack")
+        return dict(zip(names, run_parallel(self.clock, jobs, max_workers=min(MAX_PARALLEL, len(names) or 1),
+                                            executor=self._pool), strict=True))
 
     def bmc(self, name: str, fn: Callable[[BmcClient], T]) -> T:
         """Use one BMC's client exclusively: the DMTF client is not thread-safe, and the telemetry
@@ -361,32 +385,73 @@ class Rack:
             out.update({o: watts[o.number] for o in mine})
         return out
 
-    # ------------------------------------------------------------------ inventory, leaks, power limits
+    # ------------------------------------------------------------------ rack manager (shelves, CDU, rack serial)
+    @property
+    def rack_manager(self) -> str | None:
+        return next((n for n, r in self.roles.items() if r == "rack_manager"), None)
+
+    def rack_serial(self) -> str | None:
+        """The Rack chassis SerialNumber from the rack manager; None if the station has none."""
+        mgr = self.rack_manager
+        return self.bmc(mgr, equipment.rack_serial) if mgr else None
+
     def inventory(self) -> list[InventoryItem]:
-        """Every device the station can see, with serial, firmware and health."""
+        """Every device the station can see: trays, GPUs, power shelves, PSUs, CDU, with serial,
+        firmware and health."""
         items: list[InventoryItem] = []
         for ident in self.identities():
             if ident.kind in ("compute_tray", "switch_tray"):
                 items.append(InventoryItem(ident.name, ident.kind, ident.serial, ident.firmware, ident.part_number, None))
+        for tray, found in self.each_bmc(equipment.inventory, self.trays).items():
+            items += [InventoryItem(f"{tray}/{i.name}", "gpu", i.serial or "", i.firmware or "", i.part_number or "", None)
+                      for i in found if i.kind == "gpu"]
+        mgr = self.rack_manager
+        if mgr is not None:
+            found = {i.uri: i for i in self.bmc(mgr, equipment.inventory)}
+            for shelf in self.bmc(mgr, equipment.power_shelves):
+                sid = shelf.uri.rsplit("/", 1)[-1]
+                items.append(InventoryItem(sid, "power_shelf", "", "", "", shelf.health))
+                for psu in shelf.psus:
+                    inv = found.get(psu.uri)
+                    items.append(InventoryItem(_psu_name(sid, psu.uri), "psu", (inv.serial if inv else None) or "",
+                                               (inv.firmware if inv else None) or "", (inv.part_number if inv else None)
+                                               or "", psu.health))
+            cdu = self.bmc(mgr, equipment.cdu_status)
+            if cdu is not None:
+                items.append(InventoryItem(cdu.uri.rsplit("/", 1)[-1], "cdu", "", "", "", cdu.health))
         return items
 
     def leak_states(self) -> dict[str, str]:
         """Leak detector -> OK | Warning | Critical | Unavailable, for every detector the station reads."""
-        return {}
+        mgr = self.rack_manager
+        cdu = self.bmc(mgr, equipment.cdu_status) if mgr else None
+        return {name: state or "Unavailable" for name, state in cdu.leaks.items()} if cdu else {}
 
     def set_power_limit(self, tray: str, watts: float | None) -> None:
-        raise Refused("power limits need the Redfish EnvironmentMetrics.PowerLimitWatts, not wired on this station")
+        """Cap a tray's power (Redfish PowerLimitWatts, read back); None removes the cap."""
+        self.bmc(tray, lambda c: c.set_power_limit(watts))
 
     # ------------------------------------------------------------------ power shelves
     def has_shelf_telemetry(self) -> bool:
         """Whether the station reads the power shelves themselves (Redfish PowerEquipment)."""
-        return False
+        return self.rack_manager is not None
+
+    def _shelves(self) -> list[equipment.ShelfReading]:
+        mgr = self.rack_manager
+        if mgr is None:
+            raise Refused("this station has no power-shelf telemetry")
+        return self.bmc(mgr, equipment.power_shelves)
 
     def shelf_output_w(self) -> dict[str, float]:
-        raise Refused("this station has no power-shelf telemetry")
+        """DC output of each power shelf (sum of its PSUs)."""
+        return {s.uri.rsplit("/", 1)[-1]: sum(p.output_w or 0.0 for p in s.psus) for s in self._shelves()}
 
     def shelf_redundancy(self, shelf: str) -> bool | None:
-        raise Refused("this station has no power-shelf telemetry")
+        """True when every PSU of the shelf is healthy with normal input (redundancy intact)."""
+        for s in self._shelves():
+            if s.uri.rsplit("/", 1)[-1] == shelf:
+                return all(p.health == "OK" and p.line_input in (None, "Normal") for p in s.psus)
+        return None
 
     # ------------------------------------------------------------------ cooling
     def has_cooling(self) -> bool:
@@ -401,6 +466,22 @@ class Rack:
         return reader()
 
     def _coolant_reader(self) -> Callable[[], dict[str, float | None]] | None:
+        mgr = self.rack_manager
+        if mgr is not None and self.profile.cdu is not None:
+            def from_cdu() -> dict[str, float | None]:
+                cdu = self.bmc(mgr, equipment.cdu_status)
+                if cdu is None:
+                    raise Refused(f"{mgr} reports no CDU")
+                return {"supply_c": cdu.supply_c, "return_c": cdu.return_c, "flow_lpm": cdu.flow_lpm}
+            return from_cdu
+        if self.daq is not None:
+            daq = self.daq
+
+            def from_thermocouples() -> dict[str, float | None]:
+                points = daq.read()
+                return {"supply_c": points.get("coolant_supply"), "return_c": points.get("coolant_return"),
+                        "flow_lpm": None}
+            return from_thermocouples
         return None
 
     # ------------------------------------------------------------------ identity
@@ -441,14 +522,21 @@ class Rack:
     def _loads_off(self) -> None:
         if self.eload is not None:
             self.eload.input_off()
+        if self.ac_source is not None:
+            self.ac_source.output_off()
 
     def _loads_readback(self) -> str | None:
-        if self.eload is None:
-            return None
-        if self.eload.input_enabled:
-            return "electronic load input still on"
-        _, amps, _ = self.eload.measure()
-        return None if amps < 0.5 else f"electronic load still draws {amps:.2f} A"
+        problems = []
+        if self.eload is not None:
+            if self.eload.input_enabled:
+                problems.append("electronic load input still on")
+            else:
+                _, amps, _ = self.eload.measure()
+                if amps >= 0.5:
+                    problems.append(f"electronic load still draws {amps:.2f} A")
+        if self.ac_source is not None and self.ac_source.output_enabled:
+            problems.append("AC source output still on")
+        return "; ".join(problems) or None
 
     def workload_starting(self) -> None:
         """A GPU workload is about to run: from now on the safe state must stop it (and prove it)."""
@@ -512,3 +600,9 @@ class Rack:
         for o in report.outcomes:
             (log.info if o.ok else log.error)("safe state: %s: %s", o.name, o.detail)
         return report
+
+
+def _psu_name(shelf: str, uri: str) -> str:
+    """PSU name as the station's outlet map writes it (shelf1.psu3) from its Redfish Id (shelf1_psu3 or psu3)."""
+    last = uri.rsplit("/", 1)[-1]
+    return last.replace("_", ".") if last.startswith(shelf) else f"{shelf}.{last}"

@@ -28,7 +28,7 @@ from harness.clock import Clock, RealClock, VirtualClock
 from harness.config.plan import LoadedPlan, StepBase
 from harness.config.profile import load_profile
 from harness.config.station import Credentials, Station, load_station, select_rack
-from harness.envelopes import Measurement
+from harness.envelopes import coverage, Measurement
 from harness.errors import ConfigError, DriverError, RackvalError, TransientDriverError
 from harness.interlock import check_serial
 from harness.locks import InstrumentLocks
@@ -316,17 +316,15 @@ class RunSession:
         return "COMPLETE", "FAIL" if failed else "PASS", "", None
 
     def _coverage_step(self, index: int) -> StepRecord:
-        """A limit declared but never measured is a failure, not a pass."""
+        """A limit the plan's steps check but never measured is a failure, not a pass (see
+        harness.envelopes.coverage)."""
         assert self.recorder is not None
         rec = self.recorder.start_step(index, COVERAGE_STEP, COVERAGE_STEP)
         if self.stopped:
             return self.recorder.end_step(status="SKIP", verdict="SKIP", message="not run: an earlier step did not pass")
-        measured = {m.limit for s in self.recorder.steps for m in s.measurements if m.limit}
-        for name in self.plan.envelope.limits:
-            ok = name in measured
-            self.recorder.measurement(Measurement(
-                "limit_measured", ok, "", name, None, None, None, "PASS" if ok else "FAIL", self.clock.now(),
-                {} if ok else {"message": f"envelope limit {name} was declared but no step measured it"}))
+        taken = [m for s in self.recorder.steps for m in s.measurements]
+        for m in coverage(self.plan.envelope, self.plan.steps, taken, t=self.clock.now()):
+            self.recorder.measurement(m)
         return self.recorder.end_step(status="COMPLETE", verdict="FAIL" if rec.failures else "PASS")
 
     # ------------------------------------------------------------------ finish

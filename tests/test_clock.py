@@ -69,3 +69,12 @@ def test_wait_until_gives_up_at_the_deadline() -> None:
     assert wait_until(clock, lambda: False, timeout=30, poll=7) is None
     d = Deadline.after(clock, 5)
     assert not d.expired() and d.remaining() == 5
+
+
+def test_queued_jobs_do_not_hold_time_while_running_ones_sleep() -> None:
+    clock = VirtualClock()
+    # 6 jobs on 2 workers, each sleeping: with a participant per *job* the 4 queued ones would
+    # count as busy and simulated time would never move (a hang).
+    results = run_parallel(clock, [lambda i=i: (clock.sleep(10.0), i)[1] for i in range(6)], max_workers=2)
+    assert results == list(range(6))
+    assert clock.now() == 30.0  # three rounds of two

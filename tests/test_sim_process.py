@@ -59,14 +59,16 @@ def test_station_file_is_valid_and_secrets_are_private(sim_process: Path) -> Non
 def test_snmpget_reads_the_power_the_harness_reports(sim_process: Path) -> None:
     station = load_station(sim_process)
     pdu_ep = station.pdus[0]
-    community = Credentials(station).get("pdu", "community")
+    assert pdu_ep.snmp_version == "3"
+    creds = Credentials(station)
+    user = {f: creds.get("pdu", f) for f in ("user", "auth_key", "priv_key", "auth_protocol", "priv_protocol")}
     pdu = Pdu(pdu_ep.name, pdu_ep.host, pdu_ep.port, vendor=pdu_ep.vendor,
-              credentials=SnmpCredentials(version="2c", community=community))
+              credentials=SnmpCredentials(version="3", **user))
     try:
         for _ in range(3):  # the readings carry noise that changes with time; take them close together
             harness_w = pdu.outlet_power_w(1)
-            out = subprocess.run(["snmpget", "-v2c", "-c", community, "-Oqv", f"{pdu_ep.host}:{pdu_ep.port}",
-                                  f"{APC_OUTLET_POWER}.1"], capture_output=True, text=True, timeout=10, check=True)
+            out = subprocess.run(net_snmp_v3("snmpget", user, f"{pdu_ep.host}:{pdu_ep.port}", f"{APC_OUTLET_POWER}.1"),
+                                 capture_output=True, text=True, timeout=10, check=True)
             net_snmp_w = float(out.stdout.strip())
             if abs(net_snmp_w - harness_w) <= max(2.0, 0.01 * harness_w):
                 break
@@ -74,6 +76,28 @@ def test_snmpget_reads_the_power_the_harness_reports(sim_process: Path) -> None:
         assert abs(net_snmp_w - harness_w) <= max(2.0, 0.01 * harness_w), (net_snmp_w, harness_w)
     finally:
         pdu.close()
+
+
+def net_snmp_v3(tool: str, user: dict[str, str], target: str, *args: str) -> list[str]:
+    auth = {"SHA256": "SHA-256", "SHA": "SHA"}[user["auth_protocol"]]
+    return [tool, "-v3", "-l", "authPriv", "-u", user["user"], "-a", auth, "-A", user["auth_key"], "-x",
+            user["priv_protocol"], "-X", user["priv_key"], "-Oqv", target, *args]
+
+
+@pytest.mark.skipif(shutil.which("snmpset") is None, reason="net-snmp's snmpset is not installed (Debian: snmp)")
+def test_the_read_only_user_cannot_switch_an_outlet(sim_process: Path) -> None:
+    station = load_station(sim_process)
+    pdu_ep = station.pdus[0]
+    creds = Credentials(station)
+    ro = {f: creds.get("pdu_ro", f) for f in ("user", "auth_key", "priv_key", "auth_protocol", "priv_protocol")}
+    control = "1.3.6.1.4.1.318.1.1.26.9.2.4.1.5.1"
+    out = subprocess.run(net_snmp_v3("snmpset", ro, f"{pdu_ep.host}:{pdu_ep.port}", control, "i", "2"),
+                         capture_output=True, text=True, timeout=10)
+    assert out.returncode != 0 and ("noAccess" in out.stderr or "authorization" in out.stderr.lower()), out
+    state = subprocess.run(net_snmp_v3("snmpget", ro, f"{pdu_ep.host}:{pdu_ep.port}",
+                                       "1.3.6.1.4.1.318.1.1.26.9.2.3.1.5.1"), capture_output=True, text=True,
+                           timeout=10, check=True)
+    assert state.stdout.strip() == "2"  # still on(2)
 
 
 def test_a_run_against_the_sim_process_gives_the_same_verdict_as_sim(sim_process: Path, root: Path,

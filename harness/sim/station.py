@@ -19,7 +19,7 @@ from harness.config.station import (BmcEndpoint, Credentials, HostEndpoint, Inst
                                     Station, Timeouts)
 from harness.sim.redfish_server import RedfishFleet
 from harness.sim.scpi_server import ScpiServer
-from harness.sim.snmp_agent import PduAgent
+from harness.sim.snmp_agent import PduAgent, V3User
 from harness.sim.ssh_hosts import HostFleet
 from harness.sim.twin import RackTwin
 
@@ -32,7 +32,12 @@ class SimStation:
         self.twin.start_powered()
         self.secrets = {
             "bmc": {"username": "rackval", "password": secrets.token_urlsafe(12)},
-            "pdu": {"community": "rw-" + secrets.token_hex(6)},
+            # SNMPv3 authPriv, SHA-256 + AES, a control user for the harness (v2c is opt-in only)
+            "pdu": {"user": "rackval-ctl", "auth_key": secrets.token_urlsafe(12), "priv_key": secrets.token_urlsafe(12),
+                    "auth_protocol": "SHA256", "priv_protocol": "AES"},
+            # a read-only user, for pollers and for showing that it cannot switch anything
+            "pdu_ro": {"user": "rackval-ro", "auth_key": secrets.token_urlsafe(12), "priv_key": secrets.token_urlsafe(12),
+                       "auth_protocol": "SHA256", "priv_protocol": "AES"},
             "ssh": {"username": "rackval", "password": secrets.token_urlsafe(12)},
         }
         self.fleet: RedfishFleet | None = None
@@ -53,11 +58,15 @@ class SimStation:
                 for name, url in urls.items()]
         pdus = []
         for spec in self.profile.pdus:
+            users = [V3User(c["user"], c["auth_key"], c["priv_key"], c["auth_protocol"], c["priv_protocol"],
+                            write=(name == "pdu")) for name, c in (("pdu", self.secrets["pdu"]),
+                                                                    ("pdu_ro", self.secrets["pdu_ro"]))]
             agent = PduAgent(self.twin, spec.name, vendor=spec.vendor, host=self.host,
-                             community_ro="ro-" + secrets.token_hex(4), community_rw=self.secrets["pdu"]["community"])
+                             community_ro="ro-" + secrets.token_hex(6), community_rw="rw-" + secrets.token_hex(6),
+                             v3_users=users)
             port = agent.start()
             self.agents.append(agent)
-            pdus.append(PduEndpoint(name=spec.name, host=self.host, port=port, vendor=spec.vendor, snmp_version="2c",
+            pdus.append(PduEndpoint(name=spec.name, host=self.host, port=port, vendor=spec.vendor, snmp_version="3",
                                     credentials="pdu", outlets=dict(spec.feeds)))
         instruments = []
         for name, spec in self.profile.instruments.items():

@@ -173,8 +173,16 @@ class RackTwin:
         self._retarget(self._t)
 
     def _check_breakers(self) -> None:
-        """A branch whose current exceeds its rating trips: its outlets go dark (deterministic: currents
-        only change at state changes, so this is judged exactly then)."""
+        """Protection, judged at every state change (currents only change then, so it is deterministic).
+
+        PSUs first: a bus load above what the PSUs with AC can deliver collapses the bus (the PSUs
+        current-limit and shut down; once the load is gone they restart after soft start, as real
+        shelves hiccup). Then branch breakers: a branch whose current exceeds its rating trips and its
+        outlets go dark.
+        """
+        if self.busbar_live and self._bus_load_w() > self._bus_capacity_w():
+            self._bus_down("PSU overload")
+            self._update_busbar()  # AC is still there: the bus comes back after soft start
         for pdu in self.profile.pdus:
             for b in pdu.branches:
                 if self.breaker_tripped[(pdu.name, b.name)]:
@@ -337,13 +345,18 @@ class RackTwin:
         elif not any_ac:
             self._busbar_gen += 1
             self._busbar_pending = False
-            if self.busbar_live:
-                self.busbar_live = False
-                self._emit("busbar", live=False)
-                for tray in self.trays.values():
-                    tray.boot_gen += 1
-                    tray.host_gen += 1
-                    tray.bmc, tray.host, tray.os_running = "Down", "Off", False
+            self._bus_down("no AC on any PSU")
+
+    def _bus_down(self, reason: str) -> None:
+        """The busbar loses its voltage: every tray loses power (BMC and host)."""
+        if not self.busbar_live:
+            return
+        self.busbar_live = False
+        self._emit("busbar", live=False, reason=reason)
+        for tray in self.trays.values():
+            tray.boot_gen += 1
+            tray.host_gen += 1
+            tray.bmc, tray.host, tray.os_running = "Down", "Off", False
 
     def _bmc_boot(self, tray: Tray) -> None:
         tray.boot_gen += 1

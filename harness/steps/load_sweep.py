@@ -47,6 +47,9 @@ class Params(StepBase):
             raise ValueError("setpoints_a applies to source: eload; use setpoints_pct")
         if any(p < 0 or p > 100 for p in self.setpoints_pct or []):
             raise ValueError("setpoints_pct must be within 0..100")
+        if self.settle_window_s < 2 * self.sample_s:
+            raise ValueError(f"settle_window_s ({self.settle_window_s:g}) must span at least two sample periods "
+                             f"(2 x sample_s = {2 * self.sample_s:g}): steady state is judged on three samples or more")
         return self
 
 
@@ -54,6 +57,7 @@ def run(ctx: StepContext, p: Params) -> None:
     rack = ctx.rack
     source = load_source(rack, p.source)
     sampler = RackSampler(rack)
+    settle_sampler = RackSampler(rack, sensors=False)  # settling judges power only
     where = f"{rack.analyzer_measures} inlet" if rack.analyzer_covers_rack else "pdus"
     points = ([(a, None) for a in p.setpoints_a] if p.setpoints_a is not None
               else [(None, pct / 100.0) for pct in p.setpoints_pct or []])
@@ -76,7 +80,7 @@ def run(ctx: StepContext, p: Params) -> None:
             t0 = ctx.clock.now()
             steady = False
             while ctx.clock.now() - t0 < p.settle_timeout_s:
-                settle.samples.append(sampler.sample())
+                settle.samples.append(settle_sampler.sample())
                 ts, ws = settle.values("ac_w")
                 if is_steady(ts, ws, window_s=p.settle_window_s, tolerance=p.settle_tolerance):
                     steady = True
@@ -93,16 +97,14 @@ def run(ctx: StepContext, p: Params) -> None:
             dwell = Series()
             t_dwell = ctx.clock.now()
             pf: list[float] = []
-            imbalance: dict[str, float] = {}
             while True:
                 dwell.samples.append(sampler.sample())
                 if rack.analyzer is not None:
                     pf.append(rack.analyzer.measure()["PF"])
-                for pdu, pct in rack.phase_imbalance_pct().items():
-                    imbalance[pdu] = max(imbalance.get(pdu, 0.0), pct)
                 if ctx.clock.now() - t_dwell >= p.dwell_s:
                     break
                 ctx.clock.sleep(p.sample_s)
+            imbalance = rack.phase_imbalance_pct()  # phase currents at the end of the dwell
             judge(ctx, dwell, meta, where, label, pf, imbalance)
     finally:
         source.off()

@@ -414,13 +414,23 @@ class BmcClient:
             raise self._http_error("POST", target, resp)
 
     def power_watts(self) -> float:
-        """Tray input power: EnvironmentMetrics, else a Power sensor, else legacy Power.PowerControl."""
+        """Tray input power: EnvironmentMetrics, else a Power sensor, else legacy Power.PowerControl.
+
+        The EnvironmentMetrics URI found once is reused (one GET per reading, it is polled often);
+        if it stops answering with a reading, it is discovered again from the chassis."""
+        cached = self._uris.get("environment_metrics")
+        if cached:
+            value = self._optional(lambda: number(path(self._get(cached), "PowerWatts", "Reading")))
+            if value is not None:
+                return value
+            self._uris.pop("environment_metrics", None)
         chassis_uri = self._chassis_uri()
         chassis = self._get(chassis_uri)
         em_uri = link(chassis, "EnvironmentMetrics")
         if em_uri:
             value = self._optional(lambda: number(path(self._get(em_uri), "PowerWatts", "Reading")))
             if value is not None:
+                self._uris["environment_metrics"] = em_uri
                 return value
         power_sensors = [s for s in self._sensors_of(chassis) if s.reading_type == "Power" and s.reading is not None]
         power_sensors.sort(key=lambda s: s.physical_context not in (None, "Chassis"))
