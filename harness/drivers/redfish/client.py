@@ -131,6 +131,12 @@ class BmcClient:
         self.verify: str | bool = cafile or True  # what other connections to this BMC (SSE) verify with
         self._rf = redfish.redfish_client(base_url=self.base_url, username=username, password=password,
                                           timeout=timeout_s, max_retry=0, check_connectivity=False, cafile=cafile)
+        # How to reach and trust a BMC comes from the station file only: no proxies, ~/.netrc or
+        # REQUESTS_CA_BUNDLE from the environment (an inherited CA bundle would silently replace the
+        # CA the BMC is verified with; netrc is also re-read on every request).
+        session = getattr(self._rf, "_session", None)
+        if session is not None:
+            session.trust_env = False
         self._logged_in = False
         self._session_uri: str | None = None
         self._root: JsonObj | None = None
