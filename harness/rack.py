@@ -29,7 +29,7 @@ from harness.drivers.visa.daq import ThermocoupleDaq
 from harness.drivers.visa.eload import ElectronicLoad
 from harness.drivers.visa.link import ScpiLink
 from harness.drivers.visa.power_analyzer import PowerAnalyzer
-from harness.errors import HostUnreachable, PowerActionUncertain, Refused, TransientDriverError
+from harness.errors import DriverError, HostUnreachable, PowerActionUncertain, Refused, TransientDriverError
 from harness.safety import SafeAction, SafetyRegistry, SafeStateReport
 
 log = logging.getLogger(__name__)
@@ -258,17 +258,29 @@ class Rack:
         return out
 
     def feeds_off(self) -> None:
-        """Every declared feed off, each confirmed by reading back."""
-        for outlet in self.outlets:
-            self.pdus[outlet.pdu].set_outlet(outlet.number, False)
+        """Every declared feed off, each confirmed by reading back (all are tried; failures reported together)."""
+        self._switch_all(self.outlets, False, 0.0)
 
     def feeds_on(self, stagger_s: float | None = None) -> None:
-        """Sequenced power-on: one outlet at a time with the station's stagger (limits inrush)."""
+        """Sequenced power-on: one outlet at a time with the station's stagger (limits inrush). An outlet
+        that will not switch does not stop the others (a dark rack is worse); its error is raised after."""
         stagger = self.station.power_on_stagger_s if stagger_s is None else stagger_s
-        for i, outlet in enumerate(self.outlets):
+        self._switch_all(self.outlets, True, stagger)
+
+    def _switch_all(self, outlets: list[Outlet], on: bool, stagger: float) -> None:
+        errors: list[DriverError] = []
+        for i, outlet in enumerate(outlets):
             if i and stagger:
                 self.clock.sleep(stagger)
-            self.pdus[outlet.pdu].set_outlet(outlet.number, True)
+            try:
+                self.pdus[outlet.pdu].set_outlet(outlet.number, on)
+            except DriverError as exc:
+                log.error("%s: %s", outlet.label, exc)
+                errors.append(exc)
+        if errors:
+            first = errors[0]
+            more = f" (and {len(errors) - 1} more outlet(s))" if len(errors) > 1 else ""
+            raise type(first)(first.device, first.request, f"{first.problem}{more}")
 
     # ------------------------------------------------------------------ BMCs and hosts
     def bmcs_up(self, names: list[str] | None = None) -> dict[str, bool]:
@@ -487,7 +499,13 @@ class Rack:
     # ------------------------------------------------------------------ identity
     def identities(self) -> list[DeviceIdentity]:
         out: list[DeviceIdentity] = []
-        ids = self.each_bmc(lambda c: c.identity(), list(self.bmcs))
+        def ident(c: BmcClient) -> dict[str, str]:
+            try:
+                return c.identity()
+            except TransientDriverError as exc:  # recorded as such; the step that needs the BMC will fail on it
+                log.error("%s: identity not readable: %s", c.name, exc)
+                return {"model": "unreachable at start"}
+        ids = self.each_bmc(ident, list(self.bmcs))
         for name, ident in ids.items():
             out.append(DeviceIdentity(name, self.roles[name], ident.get("model", ""), ident.get("serial_number", ""),
                                       ident.get("firmware_version", ""), ident.get("manufacturer", ""),
@@ -568,9 +586,8 @@ class Rack:
 
     def _outlets_to(self, on: bool) -> None:
         states = self.outlets_state()
-        for outlet, state in states.items():
-            if state != on:  # only what differs: never re-send a power action blindly
-                self.pdus[outlet.pdu].set_outlet(outlet.number, on)
+        # only what differs (never re-send a power action blindly); every outlet is tried
+        self._switch_all([o for o, state in states.items() if state != on], on, 0.0)
 
     def _outlets_readback(self, on: bool) -> str | None:
         wrong = [o.label for o, s in self.outlets_state().items() if s != on]

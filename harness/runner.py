@@ -29,7 +29,7 @@ from harness.config.plan import LoadedPlan, StepBase
 from harness.config.profile import load_profile
 from harness.config.station import Credentials, Station, load_station, select_rack
 from harness.envelopes import coverage, Measurement
-from harness.errors import ConfigError, DriverError, RackvalError, TransientDriverError
+from harness.errors import PowerActionUncertain, ConfigError, DriverError, RackvalError, TransientDriverError
 from harness.interlock import check_serial
 from harness.locks import InstrumentLocks
 from harness.rack import Rack
@@ -97,7 +97,9 @@ def retryable(step: StepBase, status: str, verdict: str, error: BaseException | 
     """Does the plan's ``retry`` cover how this attempt ended?"""
     if step.retry is None:
         return False
-    if status == "ERROR" and isinstance(error, (TransientDriverError, StepTimeout)):
+    # A power action that read-back showed did not take effect (PowerActionUncertain after its
+    # confirmation window) is safe to try again as a whole step: the step re-reads the states first.
+    if status == "ERROR" and isinstance(error, (TransientDriverError, StepTimeout, PowerActionUncertain)):
         return "transient" in step.retry.on
     return verdict == "FAIL" and "fail" in step.retry.on
 

@@ -126,8 +126,15 @@ class SimStation:
             return lambda fault, **kw: self.fleet.inject(device, fault, **kw)  # type: ignore[union-attr]
         if target == "snmp":
             for agent in self.agents:
-                if agent.pdu == device and hasattr(agent, "inject"):
-                    return agent.inject
+                if agent.pdu == device:
+                    def snmp_fault(fault: str, agent: PduAgent = agent, **kw: object) -> None:
+                        if fault == "restart":
+                            agent.restart()
+                        elif fault in ("loss", "delay"):
+                            agent.set_faults(**kw)  # type: ignore[arg-type]
+                        else:
+                            raise ConfigError("fault", None, f"snmp:{device}", f"unknown SNMP fault {fault!r}")
+                    return snmp_fault
         if target == "scpi":
             for name, server in self.instruments:
                 if name == device and hasattr(server, "inject"):
