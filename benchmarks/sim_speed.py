@@ -1,6 +1,6 @@
 """Simulation speed: simulated seconds per wall second for a plan on the in-process simulated station.
 
-    python benchmarks/sim_speed.py [PLAN] [--seed N]
+    python benchmarks/sim_speed.py [PLAN] [--seed N]        (default plan: test_plans/nvl72_l11.yaml)
 
 Runs the plan through the same RunSession the CLI uses (real protocols on 127.0.0.1, VirtualClock)
 and prints simulated time, wall time and their ratio.
@@ -22,13 +22,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("plan", nargs="?", default=str(ROOT / "test_plans" / "mini_smoke.yaml"))
+    ap.add_argument("plan", nargs="?", default=str(ROOT / "test_plans" / "nvl72_l11.yaml"))
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
     plan = load_plan(Path(args.plan))
     with tempfile.TemporaryDirectory() as tmp:
         session = RunSession(plan, RunOptions(sim=True, seed=args.seed, rack_serial="BENCH-1", out_dir=Path(tmp) / "run",
-                                              store_url=f"sqlite:///{tmp}/results.db"))
+                                              store_url=f"sqlite:///{tmp}/results.db", operator="bench", yes=True))
         t0 = monotonic()
         session.open()
         for i in range(len(session.step_names)):

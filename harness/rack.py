@@ -578,7 +578,12 @@ class Rack:
                 per_gpu = w.gpu_power_w()
             except HostUnreachable:
                 state = self.power_states([tray])[tray]
-                return None if state in ("Off", "PoweringOff") else f"{tray}: host {state} but SSH does not answer"
+                if state in ("Off", "PoweringOff"):
+                    return None
+                boot = self.bmc(tray, lambda c: c.boot_progress()) if state == "On" else None
+                if boot is not None and boot != "OSRunning":
+                    return None  # the host OS is not up (booting): no workload can be running
+                return f"{tray}: host {state}, OS {boot or 'state unknown'}, but SSH does not answer"
             busy = [p for p in per_gpu if p > 0.3 * w.gpu_tdp_w]
             return f"{tray}: GPUs still at {max(busy):.0f} W" if busy else None
         problems = [p for p in self.parallel(check, list(self.workloads)).values() if p]

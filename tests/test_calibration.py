@@ -75,8 +75,6 @@ def test_a_simulated_station_is_exempt(tmp_path: Path) -> None:
     rack.check_calibration(TODAY)
 
 
-@pytest.mark.xfail(strict=True, reason="Rack.check_calibration exempts every instrument of a station marked "
-                                       "simulated, even one declared as hardware (simulated: false)")
 def test_hardware_instrument_on_a_simulated_station_is_still_checked(tmp_path: Path) -> None:
     rack = _rack(tmp_path, """\
   - {name: eload, role: eload, model: chroma63600, resource: "TCPIP::10.0.0.21::5025::SOCKET", calibration_due: 2020-01-01}

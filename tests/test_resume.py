@@ -29,7 +29,7 @@ def final_measurements(db: Path, run_id: str) -> list[tuple[str, str, str, float
 
 
 def test_abort_then_resume_equals_an_uninterrupted_run(tmp_path: Path, root: Path) -> None:
-    plan = str(root / "test_plans" / "mini_smoke.yaml")
+    plan = str(root / "tests" / "plans" / "mini_probe.yaml")  # its soak is long enough in wall time to interrupt
     base = ["run", plan, "--sim", "--rack-serial", "SIM-7", "--seed", "4", "--yes", "--operator", "op"]
     whole = subprocess.run([*CLI, *base, "--out", str(tmp_path / "whole")], cwd=tmp_path, capture_output=True,
                            text=True, timeout=300, stdin=subprocess.DEVNULL)
@@ -39,7 +39,7 @@ def test_abort_then_resume_equals_an_uninterrupted_run(tmp_path: Path, root: Pat
     ocp = tmp_path / "cut" / "ocp.jsonl"
     try:
         for _ in range(1200):
-            if ocp.exists() and '"name":"load_sweep"' in ocp.read_text():
+            if ocp.exists() and '"name":"thermal_soak"' in ocp.read_text():
                 break
             try:
                 proc.wait(0.05)
@@ -64,12 +64,14 @@ def test_abort_then_resume_equals_an_uninterrupted_run(tmp_path: Path, root: Pat
     assert runs[cut_id] == runs[whole_id] and len(runs) == 2, "one record for the resumed run"
     cut, ref = final_measurements(db, cut_id), final_measurements(db, whole_id)
     assert [r[:3] for r in cut] == [r[:3] for r in ref]
-    # values: two uninterrupted --sim runs with one seed do not yet agree to the poll interval (telemetry
-    # threads and step polls share the virtual clock); compare values exactly once that is deterministic
+    # values are not compared: two uninterrupted runs with one seed are identical (tests/test_l11_plans.py),
+    # but a resumed simulated rack restarts powered and idle, so the interrupted step sees another
+    # thermal history
     # steps done before the abort were not run again: one attempt each
     counts = dict(con.execute("select s.name, count(*) from attempts a join steps s on s.id = a.step_id "
                               "where s.run_id = ? and s.kind != 'safe_state' group by s.id", (cut_id,)).fetchall())
-    assert counts["ac_cycle"] == 1 and counts["dc_cycle"] == 1 and counts["load_sweep"] == 2
+    assert counts["ac_cycle"] == 1 and counts["dc_cycle"] == 1 and counts["load_sweep"] == 1
+    assert counts["thermal_soak"] == 2  # the interrupted step: its aborted attempt and the resumed one
     lines = [json.loads(x) for x in ocp.read_text().splitlines()]
     from harness.results.ocp import schema_validator
 

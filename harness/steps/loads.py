@@ -76,7 +76,14 @@ class WorkloadSource:
                 self.rack.clock.sleep(self.poll_s)
 
     def off(self) -> None:
-        self.rack.parallel(lambda t: self.rack.workloads[t].stop(), list(self.rack.workloads))
+        """Stop the load everywhere it may run. A host that does not answer is left to the safe state's
+        readback (no OS, no workload); this runs in ``finally`` blocks and must not mask why a step ended."""
+        def stop(tray: str) -> None:
+            try:
+                self.rack.workloads[tray].stop()
+            except HostUnreachable:
+                pass
+        self.rack.parallel(stop, list(self.rack.workloads))
 
     def describe(self, fraction: float) -> dict[str, float]:
         return {"gpu_target_pct": 100.0 * fraction}

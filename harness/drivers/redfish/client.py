@@ -376,6 +376,10 @@ class BmcClient:
             raise RedfishError(self.name, f"GET {uri}", "ComputerSystem has no PowerState string")
         return state
 
+    def boot_progress(self) -> str | None:
+        """BootProgress.LastState of the host (e.g. OSRunning); None when the BMC does not report it."""
+        return text(path(self._get(self._system_uri()), "BootProgress", "LastState"))
+
     def _allowed_reset_types(self, action: object) -> list[str]:
         values = path(action, "ResetType@Redfish.AllowableValues")
         if isinstance(values, list) and all(isinstance(v, str) for v in values):
