@@ -24,27 +24,6 @@ class Sink(Protocol):
     """Where a step's records go (the Recorder)."""
 
     def measurement(self, m: Measurement) -> None: ...
-    def require(self, name: str, ok: bool, *, component: str | None = None, message: str = "",
-                meta: dict[str, object] | None = None) -> Measurement:
-        """A built-in condition that fails regardless of the envelope (a tray that never came back)."""
-        m = Measurement(name, bool(ok), "", component, None, None, None, "PASS" if ok else "FAIL",
-                        self.clock.now(), {**(meta or {}), **({"message": message} if message else {})})
-        self.measurements.append(m)
-        self.sink.measurement(m)
-        return m
-
-    def skip(self, name: str, reason: str, *, limit: str | None = None, component: str | None = None,
-             meta: dict[str, object] | None = None) -> Measurement | None:
-        """A check the station cannot make: recorded as SKIP with the reason, never as a pass.
-        A check against a limit the envelope does not declare is simply not made (nothing recorded)."""
-        if limit is not None and limit not in self.envelope.limits:
-            return None
-        m = Measurement(name, "not measured", "", component, limit, None, None, "SKIP", self.clock.now(),
-                        {**(meta or {}), "message": reason})
-        self.measurements.append(m)
-        self.sink.measurement(m)
-        return m
-
     def series(self, name: str, unit: str, times: Sequence[float], values: Sequence[float], *,
                component: str | None, limit: str | None, envelope: Envelope) -> None: ...
     def log(self, message: str, severity: str = "INFO") -> None: ...
