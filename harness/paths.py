@@ -14,6 +14,3 @@ def fixtures_dir() -> Path:
             return candidate
     raise FileNotFoundError("rackval's fixtures/ data folder is missing from this installation")
 
-
-def package_data(*parts: str) -> Path:
-    return _PKG.joinpath(*parts)

@@ -282,7 +282,7 @@ class RunSession:
         step = self.plan.steps[index]
         attempts = step.retry.attempts if step.retry else 1
         rec_ = self.recorder
-        rec = rec_.start_step(index, step.title, step.kind, attempts=attempts)
+        rec_.start_step(index, step.title, step.kind, attempts=attempts)
         if self.stopped:
             return rec_.end_step(status="SKIP", verdict="SKIP", message="not run: an earlier step did not pass")
         for number in range(1, attempts + 1):

@@ -121,13 +121,11 @@ class TelemetrySampler:
         self._stop = threading.Event()
         self._stop_at: float | None = None
         self._threads: list[threading.Thread] = []
-        self._started_at = 0.0
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         from harness.clock import _pre_registered  # hold the participant slots before the threads run
 
-        self._started_at = self.clock.now()
         self._stop.clear()
         self._stop_at = None
         self._slots = _pre_registered(self.clock, len(self.sources))
@@ -212,10 +210,6 @@ class TelemetrySampler:
             pairs = [(t, v) for t, v in zip(times, values, strict=True) if t >= since]
             return [p[0] for p in pairs], [p[1] for p in pairs]
         return times, values
-
-    def components(self, metric: str) -> list[str | None]:
-        with self._lock:
-            return [c for (m, c) in self._series if m == metric]
 
     def latest(self) -> dict[str, float | str]:
         """Key live readings for the operator: rack kW, hottest component, coolant dT."""

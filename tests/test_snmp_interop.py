@@ -11,7 +11,6 @@ import pytest
 
 from harness.clock import VirtualClock
 from harness.config.profile import load_profile
-from harness.drivers.snmp.vendor_map import load_vendor_map
 from harness.sim.snmp_agent import PduAgent, V3User
 from harness.sim.twin import RackTwin
 

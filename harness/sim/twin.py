@@ -832,12 +832,6 @@ class RackTwin:
                     "hosts": {n: t.host for n, t in self.trays.items()},
                     "bmcs": {n: t.bmc for n, t in self.trays.items()}}
 
-    def power_on_all_outlets(self) -> None:
-        """Start state for a simulated station: every feed on (the harness then finds BMCs booting)."""
-        for (pdu, n) in sorted(self.outlet_on):
-            if n in self.pdu_specs[pdu].feeds:
-                self.set_outlet(pdu, n, True)
-
     def start_powered(self) -> None:
         """Put the rack straight into 'AC on, BMCs ready, hosts per restore policy' at t=0."""
         with self._lock:

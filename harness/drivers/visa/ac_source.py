@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from harness.drivers.visa.link import InstrumentReplyError, ScpiLink
 from harness.drivers.visa.properties import (
+    ProtectedInstrument,
     FLOAT,
     INT,
     Control,
     Dialect,
     Measurement,
     TokenCodec,
-    VisaInstrument,
     in_range,
 )
 
@@ -56,7 +56,7 @@ DIALECTS: dict[str, Dialect] = {
 }
 
 
-class AcSource(VisaInstrument):
+class AcSource(ProtectedInstrument):
     """An AC source: voltage and frequency within the station's ratings, output control, readings."""
 
     DIALECTS = DIALECTS
@@ -111,11 +111,3 @@ class AcSource(VisaInstrument):
             reading[key] = value
         return reading
 
-    def protection_tripped(self) -> frozenset[str]:
-        """Names of the tripped protections; empty when none."""
-        return self.dialect.decode_bits("protection", self.protection)
-
-    def clear_protection(self) -> frozenset[str]:
-        """Clear latched protections; returns what is still tripped. The output stays off."""
-        self.link.write(self.dialect.command("protection_clear"))
-        return self.protection_tripped()

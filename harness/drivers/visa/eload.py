@@ -16,13 +16,13 @@ from typing import Literal
 
 from harness.drivers.visa.link import ScpiLink
 from harness.drivers.visa.properties import (
+    ProtectedInstrument,
     FLOAT,
     INT,
     Control,
     Dialect,
     Measurement,
     TokenCodec,
-    VisaInstrument,
     in_range,
 )
 
@@ -71,7 +71,7 @@ DIALECTS: dict[str, Dialect] = {
 }
 
 
-class ElectronicLoad(VisaInstrument):
+class ElectronicLoad(ProtectedInstrument):
     """An electronic load: CC/CP setpoints within the station's ratings, input control, readings."""
 
     DIALECTS = DIALECTS
@@ -120,12 +120,3 @@ class ElectronicLoad(VisaInstrument):
         """The raw protection register (model-specific bits); 0 when nothing has tripped."""
         return self.protection
 
-    def protection_tripped(self) -> frozenset[str]:
-        """Names of the tripped protections ("OCP", "OVP", ...); empty when none."""
-        return self.dialect.decode_bits("protection", self.protection)
-
-    def clear_protection(self) -> frozenset[str]:
-        """Clear latched protections and read back; returns what is still tripped (the cause
-        may persist). The input stays off: switching it on again is the caller's decision."""
-        self.link.write(self.dialect.command("protection_clear"))
-        return self.protection_tripped()

@@ -234,3 +234,20 @@ class Control(Measurement[T]):
             got = self.read(driver)
             if got != value:
                 raise ReadbackMismatch(driver.name, command, f"read back {got!r}, expected {value!r}")
+
+
+class ProtectedInstrument(VisaInstrument):
+    """An instrument with latched protections (a load, a source): its dialect decodes the ``protection``
+    register and names the clear command. Clearing never switches the input/output back on: that is
+    the caller's decision."""
+
+    protection: int  # a Measurement of the subclass: the raw protection register
+
+    def protection_tripped(self) -> frozenset[str]:
+        """Names of the tripped protections ("OCP", "OVP", ...); empty when none."""
+        return self.dialect.decode_bits("protection", self.protection)
+
+    def clear_protection(self) -> frozenset[str]:
+        """Clear latched protections and read back; returns what is still tripped (the cause may persist)."""
+        self.link.write(self.dialect.command("protection_clear"))
+        return self.protection_tripped()
