@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from bisect import bisect_left
 from array import array
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -240,6 +240,11 @@ class TelemetrySampler:
         if ("coolant_dt_c", None) in latest:
             out["coolant_dt_c"] = latest[("coolant_dt_c", None)]
         return out
+
+    def held_samples(self) -> tuple[int, int]:
+        """(series, samples) kept in memory now: at most series x (1.5 x ``retain_s``) / period samples."""
+        with self._lock:
+            return len(self._series), sum(len(b.t) for b in self._series.values())
 
     def stats(self) -> dict[str, tuple[int, int, int]]:
         """Per source: (samples due, samples taken, errors)."""
