@@ -1,12 +1,14 @@
 """`rackval run --all-racks`: every rack of a multi-rack station file at once, one process per rack.
 
 Each child is an ordinary ``rackval run --station FILE --rack NAME`` with its own run directory and OCP
-stream; instruments the racks share are locked per resource inside the runs (harness.locks). The
-store is migrated once here first, so the children never race to create it.
+stream; instruments the racks share are locked per resource inside the runs (harness.locks, whose
+journal names each rack: ``RACKVAL_RACK`` is set per child). The children inherit this environment
+(``PYTHONPATH``, credentials). The store is migrated once here first, so they never race to create it.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -40,7 +42,8 @@ def run_all_racks(plan: Path, station_path: Path, *, out: Path | None, store: st
         cmd += ["--yes"] if yes else []
         with log.open("w", encoding="utf-8") as fh:
             procs.append((r.name, subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, text=True,
-                                                   stdin=subprocess.DEVNULL), log))
+                                                   stdin=subprocess.DEVNULL, env={**os.environ, "RACKVAL_RACK": r.name}),
+                          log))
         console.print(f"rack {r.name} ({r.serial}): started, console in {log}", highlight=False)
     worst = 0
     try:

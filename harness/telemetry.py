@@ -2,9 +2,10 @@
 
 The :class:`TelemetrySampler` polls every source (analyzer, PDUs, BMC power, BMC sensors, cooling,
 load) concurrently, each on its own thread at its own period, scheduled against due times so
-slow reads do not drift the schedule (missed samples are counted, not hidden). Series are kept in
-compact arrays for the steps (steady-state detection, aggregates), the live display and the report,
-and every sample goes to the sink (the Recorder) as it is taken.
+slow reads do not drift the schedule (missed samples are counted, not hidden). Every sample goes to
+the sink (the Recorder: store and OCP) as it is taken; in memory the sampler keeps only the latest
+value of each series (the live display) and a window of recent samples (``series()``), in compact
+arrays, so a soak of many hours at 1 Hz does not grow the process without bound.
 
 Sources a station lacks are left out rather than invented.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from array import array
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -110,10 +112,15 @@ class _Buffer:
         self.unit, self.t, self.v = unit, array("d"), array("d")
 
 
+RETAIN_S = 600.0  # simulated seconds of recent samples kept in memory per series (the store keeps them all)
+
+
 class TelemetrySampler:
-    def __init__(self, rack: Rack, clock: Clock, sink: TelemetrySink | None, config: Telemetry) -> None:
+    def __init__(self, rack: Rack, clock: Clock, sink: TelemetrySink | None, config: Telemetry, *,
+                 retain_s: float = RETAIN_S) -> None:
         self.rack = rack.telemetry_view()  # drivers of its own: never waits on a step's device, nor holds one up
         self.clock, self.sink, self.config = clock, sink, config
+        self.retain_s = retain_s
         self.sources = build_sources(self.rack, config)
         self._series: dict[tuple[str, str | None], _Buffer] = {}
         self._latest: dict[tuple[str, str | None], float] = {}
@@ -193,6 +200,10 @@ class TelemetrySampler:
                     buf = self._series[key] = _Buffer(unit)
                 buf.t.append(t)
                 buf.v.append(value)
+                if buf.t[0] < t - 1.5 * self.retain_s:  # trim in chunks: amortised O(1) per sample
+                    cut = bisect_left(buf.t, t - self.retain_s)
+                    del buf.t[:cut]
+                    del buf.v[:cut]
                 self._latest[key] = value
         if self.sink is not None:
             for metric, unit, component, value in readings:
@@ -201,6 +212,7 @@ class TelemetrySampler:
     # ------------------------------------------------------------------ queries
     def series(self, metric: str, component: str | None = None, *, since: float | None = None
                ) -> tuple[list[float], list[float]]:
+        """Recent samples of one series: at least the last ``retain_s`` seconds (all of them are in the store)."""
         with self._lock:
             buf = self._series.get((metric, component))
             if buf is None:
@@ -228,6 +240,11 @@ class TelemetrySampler:
         if ("coolant_dt_c", None) in latest:
             out["coolant_dt_c"] = latest[("coolant_dt_c", None)]
         return out
+
+    def held_samples(self) -> tuple[int, int]:
+        """(series, samples) kept in memory now: at most series x (1.5 x ``retain_s``) / period samples."""
+        with self._lock:
+            return len(self._series), sum(len(b.t) for b in self._series.values())
 
     def stats(self) -> dict[str, tuple[int, int, int]]:
         """Per source: (samples due, samples taken, errors)."""

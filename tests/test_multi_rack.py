@@ -64,3 +64,64 @@ def test_a_shared_instrument_is_used_by_one_rack_at_a_time(tmp_path: Path, monke
     assert got.wait(5), "and get it once the first rack is done"
     second.release()
     waiter.join()
+
+
+def test_all_racks_runs_each_rack_in_its_own_process_and_locks_the_shared_instrument(
+        tmp_path: Path, root: Path) -> None:
+    """Two simulated racks on one station, a bench AC source shared between them, a failed PSU in rack B:
+    `rackval run --all-racks` gives each rack its own process, run directory, OCP stream and store record,
+    the shared instrument is held by one rack at a time, and the exit code is the worst verdict's."""
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+
+    from harness.clock import RealClock
+    from harness.config.profile import load_profile
+    from harness.locks import read_journal
+    from harness.sim.multi_station import SimMultiStation
+
+    sim = SimMultiStation(load_profile("mini"), ["SIM-A", "SIM-B"], clock=RealClock(speed=40), seed=4)
+    station = sim.start()
+    try:
+        sim.racks["rackB"].apply_fault("psu_failure")
+        path = tmp_path / "line.yaml"
+        sim.write_station_file(path)
+        locks = tmp_path / "locks"
+        proc = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(root / "test_plans" / "mini_smoke.yaml"),
+                               "--station", str(path), "--all-racks", "--yes", "--operator", "ci", "--out",
+                               str(tmp_path / "out"), "--store", f"sqlite:///{tmp_path / 'r.db'}"],
+                              check=False, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                              stdin=subprocess.DEVNULL,
+                              env={**os.environ, "RACKVAL_LOCK_DIR": str(locks)})
+    finally:
+        sim.stop()
+    consoles = {r: (tmp_path / "out" / f"{r}.console.log").read_text() for r in ("rackA", "rackB")}
+    assert proc.returncode == 1, proc.stdout + proc.stderr + str(consoles)  # worst of PASS (0) and FAIL (1)
+    assert "rack rackA: exit 0" in proc.stdout and "rack rackB: exit 1" in proc.stdout, proc.stdout
+    runs = sqlite3.connect(tmp_path / "r.db").execute(
+        "select rack_name, rack_serial, verdict, out_dir from runs order by rack_name").fetchall()
+    assert [r[:3] for r in runs] == [("rackA", "SIM-A", "PASS"), ("rackB", "SIM-B", "FAIL")], runs
+    failed = sqlite3.connect(tmp_path / "r.db").execute(
+        "select distinct m.component from measurements m join runs r on r.id = m.run_id "
+        "where r.rack_name = 'rackB' and m.verdict = 'FAIL'").fetchall()
+    assert ("shelf1.psu3",) in failed, failed  # rack B fails on its own fault; rack A is unaffected
+    for name, serial, _, out_dir in runs:
+        assert Path(out_dir) == tmp_path / "out" / name
+        ocp = (Path(out_dir) / "ocp.jsonl").read_text()
+        other = "SIM-B" if serial == "SIM-A" else "SIM-A"
+        assert serial in ocp and other not in ocp, f"{name}'s stream is its own"
+        assert (Path(out_dir) / "report.html").exists() and (Path(out_dir) / "junit.xml").exists()
+
+    shared = station.instruments[0].resource
+    journal = [e for e in read_journal(locks) if e["resource"] == shared]
+    held = [(e["event"], e["holder"]) for e in journal if e["event"] in ("acquired", "released")]
+    assert sorted(h for _, h in held) == ["rackA", "rackA", "rackB", "rackB"], journal
+    assert held[0][0] == "acquired" and held[1] == ("released", held[0][1]) and held[2][0] == "acquired" \
+        and held[3] == ("released", held[2][1]), f"one rack at a time on the shared instrument: {held}"
+    assert len({e["pid"] for e in journal}) == 2, "one process per rack"
+    waited = [e for e in journal if e["event"] == "waiting"]
+    assert waited and waited[0]["held_by"] == held[0][1] and waited[0]["holder"] == held[2][1], \
+        "the second rack started in parallel and waited for the first"
+    own = {e["resource"] for e in read_journal(locks)} - {shared}
+    assert len(own) == 4, "each rack also locked its own load and analyzer"

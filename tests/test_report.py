@@ -66,3 +66,65 @@ def test_report_renders_in_chromium_with_plots_and_no_script_errors(tmp_path: Pa
     assert re.search(r'id="plot-count">6<', dom), "the script counted six rendered SVG plots"
     assert dom.count("<polyline") >= 6
     assert "Uncaught" not in console and "SyntaxError" not in console, console[-2000:]
+
+
+REPORT_PLOTS = {  # plot id -> what must be drawn in it (issue 6: the report's plots)
+    "plot-rack-power": "rack power over time with its limit",
+    "plot-shelf-power": "power per shelf",
+    "plot-temperatures": "temperatures over time with limits",
+    "plot-sweep-rack_ac_power_w": "busbar load sweep: AC power against load (A)",
+    "plot-sweep-psu_efficiency_pct": "busbar load sweep: efficiency against load (A)",
+    "plot-sweep-rack_ac_power_w-pct": "GPU workload sweep: AC power against load (% TDP)",
+    "plot-sweep-psu_efficiency_pct-pct": "GPU workload sweep: efficiency against load (% TDP)",
+    "plot-coolant-dt": "coolant dT against rack power",
+}
+
+
+@pytest.fixture(scope="module")
+def simulated_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """report.html of a real simulated nvl72 run (both kinds of load sweep, CDU telemetry)."""
+    from harness.config.plan import load_plan
+    from harness.runner import RunOptions, RunSession
+
+    tmp = tmp_path_factory.mktemp("report-run")
+    plan = load_plan(Path(__file__).parent / "plans" / "nvl72_report.yaml")
+    session = RunSession(plan, RunOptions(sim=True, seed=3, rack_serial="SIM-R1", out_dir=tmp / "run",
+                                          store_url=f"sqlite:///{tmp / 'r.db'}", operator="op", yes=True))
+    session.open()
+    try:
+        for i in range(len(session.step_names)):
+            session.run_step(i)
+    finally:
+        result = session.finish()
+    assert result.verdict == "PASS", [(s.name, s.verdict, s.message) for s in result.steps]
+    return result.run_dir / "report.html"
+
+
+def _svg(html: str, plot_id: str) -> str:
+    start = html.index(f'id="{plot_id}"')
+    return html[start:html.index("</svg>", start)]
+
+
+def test_a_simulated_run_draws_every_plot_of_the_report(simulated_report: Path) -> None:
+    html = simulated_report.read_text()
+    for plot_id, what in REPORT_PLOTS.items():
+        assert f'id="{plot_id}"' in html, f"missing: {what}"
+    for plot_id, step in (("plot-sweep-rack_ac_power_w", "busbar_sweep"), ("plot-sweep-psu_efficiency_pct", "busbar_sweep"),
+                          ("plot-sweep-rack_ac_power_w-pct", "gpu_sweep"),
+                          ("plot-sweep-psu_efficiency_pct-pct", "gpu_sweep")):
+        svg = _svg(html, plot_id)
+        assert f'data-label="{step}"' in svg and svg.count("<circle") == 3, (plot_id, "one point per setpoint")
+    assert "GPU load setpoint (% of TDP)" in _svg(html, "plot-sweep-rack_ac_power_w-pct")
+    assert "load setpoint (A)" in _svg(html, "plot-sweep-rack_ac_power_w")
+    assert 'class="limit"' in _svg(html, "plot-rack-power") and 'class="limit"' in _svg(html, "plot-temperatures")
+    assert "rack AC power (kW)" in _svg(html, "plot-coolant-dt") and _svg(html, "plot-coolant-dt").count("<circle") >= 3
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_the_simulated_run_report_renders_every_plot_in_chromium(simulated_report: Path, tmp_path: Path) -> None:
+    dom, console = chromium_dom(simulated_report, tmp_path)
+    assert 'data-ready="1"' in dom, "the inline script ran to its end"
+    assert re.search(rf'id="plot-count">{len(REPORT_PLOTS)}<', dom), "every plot rendered as an SVG"
+    for plot_id in REPORT_PLOTS:
+        assert f'id="{plot_id}"' in dom, plot_id
+    assert "Uncaught" not in console and "SyntaxError" not in console, console[-2000:]

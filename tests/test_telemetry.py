@@ -40,3 +40,23 @@ def test_sampler_keeps_every_source_on_schedule(sim_station: SimStation) -> None
     assert {c for m, c, *_ in sink.rows if m == "tray_power_w"} == {"compute01", "compute02", "switch01"}
     live = sampler.latest()
     assert live["rack_kw"] > 10 and str(live["hottest_at"]).startswith(("compute", "switch"))
+
+
+def test_memory_keeps_a_window_while_every_sample_still_goes_to_the_sink(sim_station: SimStation) -> None:
+    station = sim_station.station
+    assert station is not None
+    rack = Rack(station, sim_station.profile, sim_station.credentials(), sim_station.clock)
+    rack.connect()
+    sink = Collect()
+    sampler = TelemetrySampler(rack, sim_station.clock, sink, Telemetry(analyzer_s=1, pdus_s=30, bmc_power_s=30,
+                                                                        bmc_sensors_s=30, cooling_s=30), retain_s=10)
+    try:
+        sampler.start()
+        sim_station.clock.sleep(60)
+        sampler.stop()
+    finally:
+        rack.close()
+    assert sampler.stats()["analyzer"][:2] == (61, 61)
+    times, _ = sampler.series("rack_ac_power_w")
+    assert times[-1] == 60.0 and 10 <= times[-1] - times[0] <= 15, "the last retain_s seconds, trimmed in chunks"
+    assert len([r for r in sink.rows if r[0] == "rack_ac_power_w"]) == 61, "the sink still gets every sample"

@@ -127,19 +127,7 @@ def plots(data: ReportData) -> list[str]:
         out.append(chart("plot-temperatures", "Hottest component per tray", "run time (s)", "°C",
                          [Line(s.row.component or "tray", s.t, s.v) for s in temps],
                          _bounds([s.row for s in temps], "component_temp_c")))
-    final = data.final_measurements()
-    for name, title, unit, scale in (("rack_ac_power_w", "Load sweep: rack AC power", "kW", 1000.0),
-                                     ("psu_efficiency_pct", "Load sweep: PSU efficiency", "%", 1.0)):
-        rows = [m for _, m in final if m.name == name and m.value is not None and "setpoint_a" in (m.meta or {})]
-        if rows:
-            rows.sort(key=lambda m: float(m.meta["setpoint_a"]))
-            xs = [float(m.meta["setpoint_a"]) for m in rows]
-            ys = [(float(m.meta.get("mean", m.value)) if name == "rack_ac_power_w" else float(m.value or 0)) / scale
-                  for m in rows]
-            bounds = [Bound(f"limit {'min' if ' min ' in b.label else 'max'} {b.value / scale:g} {unit}", b.value / scale)
-                      for b in _bounds(rows, "limit")]
-            out.append(chart(f"plot-sweep-{name}", title, "load setpoint (A)", unit,
-                             [Line(name, xs, ys, markers=True)], bounds))
+    out += sweep_plots(data.final_measurements())
     dt = _telemetry(data, "coolant_dt_c")
     if dt and rack:
         pairs = _align(rack[0], dt[0])
@@ -148,6 +136,39 @@ def plots(data: ReportData) -> list[str]:
             out.append(chart("plot-coolant-dt", "Coolant dT against rack power", "rack AC power (kW)", "dT (°C)",
                              [Line("coolant dT", [p[0] / 1000 for p in pairs], [p[1] for p in pairs], markers=True)]))
     return [p for p in out if p]
+
+
+SWEEP_AXES = {"setpoint_a": "load setpoint (A)", "setpoint_pct": "GPU load setpoint (% of TDP)"}
+
+
+def sweep_plots(final: list[tuple[StepRow, MeasurementRow]]) -> list[str]:
+    """The load-sweep curves: rack AC power and PSU efficiency against load, one line per sweep step.
+
+    A sweep's measurements carry their setpoint in ``meta``: amps on the electronic load, or percent
+    of GPU TDP for a workload sweep; each axis kind gets its own chart (a plan may sweep both ways)."""
+    out: list[str] = []
+    for axis, xlabel in SWEEP_AXES.items():
+        suffix = "" if axis == "setpoint_a" else "-pct"
+        for name, title, unit, scale in (("rack_ac_power_w", "Load sweep: rack AC power", "kW", 1000.0),
+                                         ("psu_efficiency_pct", "Load sweep: PSU efficiency", "%", 1.0)):
+            by_step: dict[str, list[MeasurementRow]] = defaultdict(list)
+            for step, m in final:
+                if m.name == name and m.value is not None and axis in (m.meta or {}):
+                    by_step[step.name].append(m)
+            if not by_step:
+                continue
+            lines = []
+            for step_name, rows in by_step.items():
+                rows.sort(key=lambda m: float(m.meta[axis]))
+                xs = [float(m.meta[axis]) for m in rows]
+                ys = [(float(m.meta.get("mean", m.value)) if name == "rack_ac_power_w" else float(m.value or 0)) / scale
+                      for m in rows]
+                lines.append(Line(step_name, xs, ys, markers=True))
+            rows = [m for ms in by_step.values() for m in ms]
+            bounds = [Bound(f"limit {'min' if ' min ' in b.label else 'max'} {b.value / scale:g} {unit}",
+                            b.value / scale) for b in _bounds(rows, "limit")]
+            out.append(chart(f"plot-sweep-{name}{suffix}", title, xlabel, unit, lines, bounds))
+    return out
 
 
 def _align(x: SeriesData, y: SeriesData) -> list[tuple[float, float]]:
