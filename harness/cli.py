@@ -81,8 +81,8 @@ class _Progress:
         self.progress.update(self.task, description=f"step {nodeid.split('::')[-1]}")
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when == "setup" and report.failed:
-            self.setup_errors.append(_last_line(report.longreprtext))
+        if report.when == "setup" and report.failed and _error_text(report) not in self.setup_errors:
+            self.setup_errors.append(_error_text(report))  # once: every step's setup re-raises the run's error
         if report.when == "call" or (report.when == "setup" and (report.failed or report.skipped)):
             self.progress.advance(self.task)
 
@@ -91,6 +91,17 @@ class _Progress:
 
         self._stop.set()
         self.results = list(config.stash.get(RESULTS_KEY, []))
+
+
+def _error_text(report: pytest.TestReport) -> str:
+    """What went wrong, for the operator: the exception's own message (it names the device and the
+    request), not the last line of a traceback (a source location)."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    message = getattr(crash, "message", None)
+    if isinstance(message, str) and message.strip():
+        first, _, rest = message.strip().partition(": ")
+        return f"{first.rsplit('.', 1)[-1]}: {rest}" if rest else first  # harness.errors.X -> X
+    return _last_line(report.longreprtext)
 
 
 def _last_line(text: str) -> str:
