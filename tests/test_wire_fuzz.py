@@ -9,6 +9,7 @@ on a station with a corrupted device marks the step ERROR and still reaches its 
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -39,7 +40,9 @@ from harness.sim.wire_fuzz import KINDS, Corruption, mangle_datagram, mangle_htt
 
 ROOT = Path(__file__).resolve().parent.parent
 USER, PASSWORD = "rackval", "wire-fuzz-pw"
-FUZZ = settings(max_examples=40, deadline=None, derandomize=True, database=None,
+#: CI: a fixed set of examples (deterministic). RACKVAL_FUZZ_EXAMPLES=N explores N fresh random examples.
+EXPLORE = int(os.environ.get("RACKVAL_FUZZ_EXAMPLES", "0"))
+FUZZ = settings(max_examples=EXPLORE or 40, deadline=None, derandomize=not EXPLORE, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 #: bytes that put a reply out of its protocol: never digits alone (a digit inserted into a number is
@@ -118,7 +121,7 @@ def test_redfish_garbage_is_a_typed_error_naming_bmc_and_request(redfish: tuple[
             result = REDFISH_OPS[op](client)
         except RedfishError as exc:
             _typed(exc, "compute01")
-            assert re.match(r"^(GET|POST|PATCH|DELETE) /redfish/v1", exc.request), exc
+            assert re.match(r"^(GET|POST|PATCH|DELETE) /", exc.request), exc  # the URI it used (maybe garbled)
         else:  # a corruption that does not touch what this read needs: the value must still be sane
             if op == "power_watts":
                 assert isinstance(result, float) and math.isfinite(result)
@@ -238,7 +241,7 @@ SNMP_OPS = {
 }
 
 
-@settings(FUZZ, max_examples=25)
+@settings(FUZZ, max_examples=EXPLORE or 25)
 @given(c=corruptions, op=st.sampled_from(sorted(SNMP_OPS)))
 def test_snmp_damaged_datagrams_are_typed_errors(snmp: tuple[PduAgent, Pdu, RackTwin], c: Corruption,
                                                  op: str) -> None:
@@ -253,7 +256,7 @@ def test_snmp_damaged_datagrams_are_typed_errors(snmp: tuple[PduAgent, Pdu, Rack
     assert pdu.outlet_is_on(1) is True
 
 
-@settings(FUZZ, max_examples=12)
+@settings(FUZZ, max_examples=EXPLORE or 12)
 @given(c=corruptions)
 def test_a_garbled_set_answer_is_read_back_not_resent(snmp: tuple[PduAgent, Pdu, RackTwin], c: Corruption) -> None:
     agent, pdu, twin = snmp
