@@ -17,6 +17,7 @@ from typing import Annotated, Any, NoReturn
 import pytest
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 from rich.table import Table
@@ -80,8 +81,8 @@ class _Progress:
         self.progress.update(self.task, description=f"step {nodeid.split('::')[-1]}")
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when == "setup" and report.failed:
-            self.setup_errors.append(_last_line(report.longreprtext))
+        if report.when == "setup" and report.failed and _error_text(report) not in self.setup_errors:
+            self.setup_errors.append(_error_text(report))  # once: every step's setup re-raises the run's error
         if report.when == "call" or (report.when == "setup" and (report.failed or report.skipped)):
             self.progress.advance(self.task)
 
@@ -90,6 +91,17 @@ class _Progress:
 
         self._stop.set()
         self.results = list(config.stash.get(RESULTS_KEY, []))
+
+
+def _error_text(report: pytest.TestReport) -> str:
+    """What went wrong, for the operator: the exception's own message (it names the device and the
+    request), not the last line of a traceback (a source location)."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    message = getattr(crash, "message", None)
+    if isinstance(message, str) and message.strip():
+        first, _, rest = message.strip().partition(": ")
+        return f"{first.rsplit('.', 1)[-1]}: {rest}" if rest else first  # harness.errors.X -> X
+    return _last_line(report.longreprtext)
 
 
 def _last_line(text: str) -> str:
@@ -233,22 +245,22 @@ def run(
             rc = pytest.main(args, plugins=[plugin])
     if plugin.collect_errors:
         for line in plugin.collect_errors:
-            err.print(f"[red]{line}[/red]", highlight=False, soft_wrap=True)
+            err.print(f"[red]{escape(line)}[/red]", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT)
     if not plugin.results:
         for line in plugin.setup_errors:
-            err.print(f"[red]{line}[/red]", highlight=False, soft_wrap=True)
+            err.print(f"[red]{escape(line)}[/red]", highlight=False, soft_wrap=True)
         err.print(f"no run was recorded (pytest exit {int(rc)})")
         raise typer.Exit(EXIT_ERROR)
     result = plugin.results[0]
     if result.bad_input is not None:
-        err.print(f"[red]{result.bad_input}[/red]", highlight=False, soft_wrap=True)
+        err.print(f"[red]{escape(result.bad_input)}[/red]", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT)
     if (tmp / "junit.xml").exists() and result.run_dir.exists():
         shutil.move(str(tmp / "junit.xml"), str(result.run_dir / "junit.xml"))
     shutil.rmtree(tmp, ignore_errors=True)
     for line in plugin.setup_errors:
-        err.print(f"[red]{line}[/red]", highlight=False, soft_wrap=True)
+        err.print(f"[red]{escape(line)}[/red]", highlight=False, soft_wrap=True)
     _print_result(result)
     if result.verdict == "ABORTED":
         console.print(f"partial results kept; continue with: rackval run --resume {result.run_id}", highlight=False)
@@ -256,7 +268,7 @@ def run(
 
 
 def _bad(message: str) -> NoReturn:
-    err.print(f"[red]{message}[/red]", highlight=False, soft_wrap=True)
+    err.print(f"[red]{escape(message)}[/red]", highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -286,10 +298,12 @@ def _print_result(result: Any) -> None:
         attempts = ", ".join(a.verdict or a.status for a in step.attempts) if len(step.attempts) > 1 else ""
         if step.restored:
             attempts = (attempts + " " if attempts else "") + "(earlier session)"
-        table.add_row(step.name, f"[{VERDICT_STYLE.get(step.verdict, '')}]{step.verdict}[/]", attempts, detail)
+        table.add_row(escape(step.name), f"[{VERDICT_STYLE.get(step.verdict, '')}]{step.verdict}[/]", attempts,
+                      escape(detail))  # device replies and names are text, never markup
     if result.safe_state is not None:
         for o in result.safe_state.outcomes:
-            table.add_row(f"safe state: {o.name}", "[green]OK[/]" if o.ok else "[red]NOT SAFE[/]", "", o.detail)
+            table.add_row(f"safe state: {escape(o.name)}", "[green]OK[/]" if o.ok else "[red]NOT SAFE[/]", "",
+                          escape(o.detail))
     console.print(table)
     console.print(f"[{VERDICT_STYLE.get(result.verdict, '')}]{result.verdict}[/]  results in {result.run_dir}",
                   highlight=False)
@@ -312,7 +326,7 @@ def sim(
     try:
         prof = load_profile(profile)
     except ConfigError as exc:
-        err.print(f"[red]{exc}[/red]", highlight=False)
+        err.print(f"[red]{escape(str(exc))}[/red]", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
     station = SimStation(prof, clock=RealClock(speed=speed), seed=seed, rack_serial=rack_serial)
     st = station.start()
@@ -346,7 +360,7 @@ def plans_validate(files: Annotated[list[Path], typer.Argument(help="plan files"
                           f"v{loaded.envelope.version} ({len(loaded.envelope.limits)} limits)", highlight=False)
         except ConfigError as exc:
             bad += 1
-            err.print(f"[red]{exc}[/red]", highlight=False, soft_wrap=True)
+            err.print(f"[red]{escape(str(exc))}[/red]", highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_BAD_INPUT if bad else 0)
 
 

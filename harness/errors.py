@@ -13,9 +13,15 @@ class ConfigError(RackvalError):
     ``file:line: field: what is wrong``."""
 
     def __init__(self, file: str, line: int | None, field: str, problem: str) -> None:
+        field, problem = one_line(field), one_line(problem)
         self.file, self.line, self.field, self.problem = file, line, field, problem
-        where = f"{file}:{line}" if line is not None else file
+        where = f"{one_line(file)}:{line}" if line is not None else one_line(file)
         super().__init__(f"{where}: {field}: {problem}" if field else f"{where}: {problem}")
+
+
+def one_line(text: str) -> str:
+    """Control characters (a newline in a quoted YAML key, say) escaped, so a message stays one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class DriverError(RackvalError):

@@ -6,13 +6,14 @@ always yields one ``file:line: field: what is wrong`` line.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.error import MarkedYAMLError
 
 from harness.errors import ConfigError
 
@@ -22,27 +23,96 @@ M = TypeVar("M", bound=BaseModel)
 def read_yaml(path: Path) -> Any:
     """Parse ``path`` keeping line information (ruamel round-trip nodes)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(str(path), None, "", "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(str(path), None, "", f"cannot read: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(str(path), None, "", f"cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = raw[:exc.start]
+        line = before.count(b"\n") + 1
+        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        field = field_near(raw.decode("utf-8", "replace"), line)
+        raise ConfigError(str(path), line, field, f"not UTF-8: byte 0x{raw[exc.start]:02x} at column {column} "
+                          "(save the file as UTF-8)") from None
     return parse_yaml(text, str(path))
 
 
 def parse_yaml(text: str, name: str) -> Any:
+    """Parse YAML text; a syntax error becomes one ConfigError naming its line and the field it is in."""
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
     try:
         return yaml.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        raise ConfigError(name, line, "", f"YAML syntax: {exc.problem or exc.context}") from None
-    except YAMLError as exc:
-        raise ConfigError(name, None, "", f"YAML syntax: {exc}") from None
-    except Exception as exc:  # ruamel raises odd types on some garbage (e.g. bad unicode escapes)
-        raise ConfigError(name, None, "", f"YAML syntax: {type(exc).__name__}: {exc}") from None
+        line = mark.line + 1 if mark is not None else 1
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError(name, line, field_near(text, line), f"YAML syntax: {problem}") from None
+    except Exception as exc:  # noqa: BLE001 - ruamel raises odd types on some garbage (bad escapes, tags)
+        line = _line_in(exc) or 1
+        raise ConfigError(name, line, field_near(text, line), f"YAML syntax: {type(exc).__name__}: {exc}") from None
+
+
+def _line_in(exc: BaseException) -> int | None:
+    """The 1-based line of a YAML error that carries a mark but is not a MarkedYAMLError."""
+    for attr in ("problem_mark", "context_mark"):
+        mark = getattr(exc, attr, None)
+        if mark is not None and getattr(mark, "line", None) is not None:
+            return int(mark.line) + 1
+    return None
+
+
+DOCUMENT = "(document)"  # the field of an error about the file as a whole
+_KEY_LINE = re.compile(r"^(?P<head>\s*(?:-\s+)*(?:[^\s#'\"\[\]{},:][^#:]*?|'[^']*'|\"[^\"]*\")\s*:)(?:\s|$)")
+
+
+def field_near(text: str, line: int) -> str:
+    """Best guess at the field a YAML syntax error at ``line`` sits in, for the one-line message.
+
+    The document cannot be parsed, so the part before the error is: the lines above it plus the
+    error line's own key (its broken value dropped). The last key path of that prefix is the field."""
+    lines = text.splitlines()[:max(0, line)]
+    candidates = []
+    if lines:
+        last = lines[-1]
+        indent = last[:len(last) - len(last.lstrip())]
+        if "\t" in indent:  # a tab cannot indent YAML: assume the indentation of the line above
+            above = next((ln for ln in reversed(lines[:-1]) if ln.strip()), "")
+            last = above[:len(above) - len(above.lstrip())] + last.lstrip()
+        key = _KEY_LINE.match(last)
+        if key:
+            candidates.append([*lines[:-1], key.group("head")])
+    candidates += [lines[:-1], lines[:-2]]
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = True
+    for head in candidates:
+        if not head:
+            continue
+        try:
+            node = yaml.load("\n".join(head).replace("\t", " "))
+        except Exception:  # noqa: BLE001, S112 - only a guess: try a shorter prefix
+            continue
+        path = _last_path(node)
+        if path:
+            return field_name(path)
+    return DOCUMENT
+
+
+def _last_path(node: Any) -> tuple[Any, ...]:
+    path: list[Any] = []
+    while True:
+        if isinstance(node, dict) and node:
+            key = list(node)[-1]
+            path.append(key)
+            node = node[key]
+        elif isinstance(node, list) and node:
+            path.append(len(node) - 1)
+            node = node[-1]
+        else:
+            return tuple(path)
 
 
 def line_of(node: Any, path: tuple[Any, ...]) -> int | None:
@@ -64,6 +134,10 @@ def line_of(node: Any, path: tuple[Any, ...]) -> int | None:
         else:
             break
     return line
+
+
+def _kind(node: Any) -> str:
+    return "a list" if isinstance(node, list) else f"a {type(node).__name__}"
 
 
 def _start_line(node: Any) -> int | None:
@@ -102,12 +176,16 @@ def config_error(exc: ValidationError, *, name: str, data: Any, node: Any, prefi
                  tag_names: list[str] | None = None) -> ConfigError:
     """The first pydantic error as a ConfigError pointing at its line in the YAML source."""
     err = exc.errors(include_url=False)[0]
-    path = prefix + tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    bad_key = "[key]" in loc  # pydantic's marker for a mapping key (not its value) that is wrong
+    path = prefix + tuple(p for p in loc if p != "[key]")
     path = _strip_union_tags(path, data)
     msg = MESSAGES.get(err["type"], err["msg"])
+    if bad_key:
+        msg = f"not a valid key here: {msg}"
     if err["type"] == "union_tag_invalid" and tag_names:
         msg = f"unknown kind (known: {', '.join(tag_names)})"
-    return ConfigError(name, line_of(node, path) if node is not None else None, field_name(path), msg)
+    return ConfigError(name, line_of(node, path) if node is not None else 1, field_name(path) or DOCUMENT, msg)
 
 
 def validate(model: type[M], data: Any, *, name: str, node: Any = None, context: dict[str, Any] | None = None) -> M:
@@ -141,8 +219,9 @@ def _strip_union_tags(path: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
 def load_model(model: type[M], path: Path, *, context: dict[str, Any] | None = None) -> M:
     node = read_yaml(path)
     if node is None:
-        raise ConfigError(str(path), 1, "", "file is empty")
+        raise ConfigError(str(path), 1, DOCUMENT, "file is empty")
     if not isinstance(node, dict):
-        raise ConfigError(str(path), _start_line(node), "", "expected a mapping at the top level")
+        raise ConfigError(str(path), _start_line(node), DOCUMENT,
+                          f"expected a mapping (key: value lines) at the top level, not {_kind(node)}")
     ctx = {"base_dir": path.parent, "file": str(path), **(context or {})}
     return validate(model, to_plain(node), name=str(path), node=node, context=ctx)

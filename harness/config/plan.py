@@ -8,12 +8,13 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from harness.config.loader import config_error, line_of, load_model, read_yaml, to_plain, validate
+from harness.config.loader import DOCUMENT, config_error, line_of, load_model, read_yaml, to_plain, validate
 from harness.errors import ConfigError
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # no NaN or infinity anywhere: a NaN limit never fails, an infinite dwell or timeout never ends
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Limit(Strict):
@@ -130,7 +131,7 @@ def load_plan(path: Path) -> LoadedPlan:
     path = Path(path)
     node = read_yaml(path)
     if node is None or not isinstance(node, dict):
-        raise ConfigError(str(path), 1, "", "expected a plan (a mapping with name, envelope and steps)")
+        raise ConfigError(str(path), 1, DOCUMENT, "expected a plan (a mapping with name, envelope and steps)")
     plain = to_plain(node)
     plan = validate(Plan, plain, name=str(path), node=node)
     try:
@@ -145,5 +146,7 @@ def load_plan(path: Path) -> LoadedPlan:
         raise ConfigError(str(path), line_of(node, ("steps", idx)), f"steps[{idx}].name",
                           f"step name {dup!r} is used twice; give each step a unique name")
     env_path = (path.parent / plan.envelope).resolve()
+    if not env_path.is_file():  # the plan is what is wrong: point at its envelope line
+        raise ConfigError(str(path), line_of(node, ("envelope",)), "envelope", f"no such file: {env_path}")
     envelope = load_model(Envelope, env_path)
     return LoadedPlan(plan, steps, envelope, path, env_path)

@@ -13,7 +13,8 @@ from harness.paths import fixtures_dir
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # no NaN or infinity anywhere: a NaN limit never fails, an infinite dwell or timeout never ends
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class TrayGroup(Strict):

@@ -7,9 +7,9 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from harness.config.loader import load_model, read_yaml, to_plain
+from harness.config.loader import DOCUMENT, load_model, read_yaml, to_plain
 from harness.errors import ConfigError
 
 BmcRole = Literal["compute_tray", "switch_tray", "rack_manager", "power_shelf", "cdu"]
@@ -17,7 +17,8 @@ InstrumentRole = Literal["eload", "power_analyzer", "daq", "ac_source"]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # no NaN or infinity anywhere: a NaN limit never fails, an infinite dwell or timeout never ends
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class BmcEndpoint(Strict):
@@ -37,6 +38,15 @@ class PduEndpoint(Strict):
     credentials: str = Field(min_length=1)
     outlets: dict[int, str] = Field(description="outlet number -> what it feeds, e.g. shelf1.psu1")
 
+    @field_validator("vendor")
+    @classmethod
+    def _known_vendor(cls, v: str) -> str:
+        from harness.drivers.snmp.vendor_map import available_maps
+
+        if v not in available_maps():
+            raise ValueError(f"unknown SNMP vendor map {v!r} (known: {', '.join(available_maps())})")
+        return v
+
     @field_validator("outlets")
     @classmethod
     def _outlets_positive(cls, v: dict[int, str]) -> dict[int, str]:
@@ -52,6 +62,23 @@ class InstrumentEndpoint(Strict):
     resource: str = Field(min_length=1, description="VISA resource string")
     calibration_due: date | None = None
     simulated: bool = False
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, v: str, info: ValidationInfo) -> str:
+        """Checked when the file is loaded, not when the run opens the instrument."""
+        known = instrument_models().get(info.data.get("role", ""))
+        if known is not None and v not in known:
+            raise ValueError(f"no {info.data['role']} driver dialect {v!r} (known: {', '.join(sorted(known))})")
+        return v
+
+
+def instrument_models() -> dict[str, list[str]]:
+    """Role -> the driver dialects (models) rackval can drive."""
+    from harness.drivers.visa import ac_source, daq, eload, power_analyzer
+
+    return {"eload": list(eload.DIALECTS), "power_analyzer": list(power_analyzer.DIALECTS),
+            "daq": list(daq.DIALECTS), "ac_source": list(ac_source.DIALECTS)}
 
 
 class HostEndpoint(Strict):
@@ -85,6 +112,13 @@ class RackWiring(Strict):
     instruments: list[InstrumentEndpoint] = Field(default_factory=list)
     hosts: list[HostEndpoint] = Field(default_factory=list)
 
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is not None and info.context and "base_dir" in info.context:
+            check_profile(v, Path(info.context["base_dir"]))
+        return v
+
 
 class Station(Strict):
     station_id: str = Field(min_length=1)
@@ -107,6 +141,14 @@ class Station(Strict):
         if isinstance(data, dict) and info.context and "base_dir" in info.context and "base_dir" not in data:
             data = {**data, "base_dir": str(info.context["base_dir"])}
         return data
+
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, v: str, info: ValidationInfo) -> str:
+        """Only when loaded from a file (a relative profile path is relative to it)."""
+        if info.context and "base_dir" in info.context:
+            check_profile(v, Path(info.context["base_dir"]))
+        return v
 
     @model_validator(mode="after")
     def _speed_only_simulated(self) -> Station:
@@ -152,6 +194,15 @@ class Station(Strict):
         return p if p.is_absolute() else Path(self.base_dir) / p
 
 
+def check_profile(name: str, base_dir: Path) -> None:
+    from harness.config.profile import profile_path
+    from harness.paths import fixtures_dir
+
+    if not profile_path(name, base_dir).is_file():
+        known = sorted(q.stem for q in (fixtures_dir() / "profiles").glob("*.yaml"))
+        raise ValueError(f"unknown profile {name!r} (known: {', '.join(known)}, or a .yaml path)")
+
+
 class Credentials:
     """Secrets for the devices, never part of any model that is recorded or printed.
 
@@ -166,7 +217,7 @@ class Credentials:
             node = read_yaml(path)
             data = to_plain(node) or {}
             if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
-                raise ConfigError(str(path), 1, "", "expected: credential set name -> {field: value}")
+                raise ConfigError(str(path), 1, DOCUMENT, "expected: credential set name -> {field: value}")
             self._file = {str(k): {str(f): str(x) for f, x in v.items()} for k, v in data.items()}
 
     def get(self, cred_set: str, field: str) -> str:

@@ -50,12 +50,14 @@ from harness.sim.redfish_registry import error_body
 from harness.sim.redfish_resources import BmcModel, Personality
 from harness.sim.redfish_tls import TlsFiles, make_ca
 from harness.sim.twin import RackTwin
+from harness.sim.wire_fuzz import CONTENT_KINDS, Corruption, WireFault, mangle_json, send_mangled
 
 log = logging.getLogger(__name__)
 
 MONITOR_PERIOD_S = 0.05  # real seconds between BMC-state checks (asyncio.sleep, not the run clock)
 RACK_MANAGER = "rackmgr"
-FAULTS = ("unreachable", "booting", "slow", "evict_sessions", "stuck_sensor", "nan_sensor", "leak", "psu_failure")
+FAULTS = ("unreachable", "booting", "slow", "evict_sessions", "stuck_sensor", "nan_sensor", "leak", "psu_failure",
+          "wire")
 
 
 def _reset_transport(transport: asyncio.BaseTransport | None) -> None:
@@ -101,6 +103,7 @@ class _Faults:
     slow_s: float = 0.0
     slow_methods: tuple[str, ...] = ()  # empty: every method
     twin_undo: list[Any] = field(default_factory=list)  # callables that clear twin-level faults
+    wire: WireFault | None = None  # replies corrupted on the wire (harness/sim/wire_fuzz.py)
 
 
 class _Listener:
@@ -218,7 +221,11 @@ class _Listener:
             return json_response(503, error_body("ServiceTemporarilyUnavailable", retry),
                                  headers={"Retry-After": retry})
         try:
-            return await handler(request)
+            wire = self.faults.wire.take(f"{request.method} {request.path_qs}") if self.faults.wire else None
+            resp = await handler(request)
+            if wire is not None and isinstance(resp, web.Response) and not resp.prepared:
+                return await self._corrupt(request, resp, wire)
+            return resp
         except web.HTTPException:
             raise
         except (ConnectionError, asyncio.CancelledError):
@@ -226,6 +233,16 @@ class _Listener:
         except Exception:
             log.exception("%s: %s %s failed", self.name, request.method, request.path)
             return json_response(500, error_body("InternalError"))
+
+
+    async def _corrupt(self, request: web.Request, resp: web.Response, c: Corruption) -> web.Response:
+        """The ``wire`` fault: damaged content in a well-framed answer, or a transport broken mid-reply."""
+        body = resp.body if isinstance(resp.body, bytes) else b""
+        headers = [(k, v) for k, v in resp.headers.items() if k.lower() != "content-length"]
+        if c.kind in CONTENT_KINDS:
+            return web.Response(status=resp.status, reason=resp.reason, body=mangle_json(body, c), headers=headers)
+        await send_mangled(request.transport, resp.status, resp.reason or "", headers, body, c)
+        raise _Dropped()
 
 
 class RedfishFleet:
@@ -302,6 +319,8 @@ class RedfishFleet:
         - ``stuck_sensor`` (``sensor``, ``value``) / ``nan_sensor`` (``sensor``): a tray sensor such as
           ``gpu0``, ``asic`` or ``inlet`` reads a fixed value / is unavailable.
         - ``leak`` (``detector``, ``state``="Critical"), ``psu_failure`` (``psu``): twin faults.
+        - ``wire`` (a :class:`~harness.sim.wire_fuzz.Corruption`: ``kind``, ``at``, ``data``, ``match``,
+          ``count``): replies damaged on the wire (malformed JSON, truncated, reset mid-reply).
         """
         svc = self.service(name)
         now = svc.now()
@@ -327,6 +346,8 @@ class RedfishFleet:
             detector = str(params["detector"])
             self.twin.set_leak(detector, params.get("state", "Critical"))
             f.twin_undo.append(lambda: self.twin.set_leak(detector, "OK"))
+        elif fault == "wire":
+            f.wire = WireFault(Corruption.from_params(params))
         elif fault == "psu_failure":
             psu = str(params["psu"])
             self.twin.fail_psu(psu, True)

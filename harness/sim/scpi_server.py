@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from harness.sim.scpi_device import DEVICE_FAULTS, ScpiDevice, Wiring
 from harness.sim.scpi_instruments import MODELS
 from harness.sim.scpi_parser import ScpiFault
+from harness.sim.wire_fuzz import Corruption, WireFault, mangle_line, reset_socket
 
 if TYPE_CHECKING:
     from harness.sim.twin import RackTwin
@@ -47,8 +48,19 @@ class _Handler(socketserver.StreamRequestHandler):
                 message = raw.decode("latin-1").rstrip("\r\n")
                 owner.log.append(message)
                 reply = owner.device.process(message)
-                if reply is not None:
+                if reply is None:
+                    continue
+                wire = owner.wire.take(message) if owner.wire is not None else None
+                if wire is None:
                     self.wfile.write(reply.encode("latin-1", "replace") + b"\n")
+                    continue
+                mangled = mangle_line(reply.encode("latin-1", "replace"), wire)  # the command has run
+                self.wfile.write(mangled.data)
+                self.wfile.flush()
+                if mangled.then == "reset":
+                    reset_socket(self.connection)
+                if mangled.then != "keep":
+                    return
         except OSError:
             return  # the client went away, or the server dropped the connection
         finally:
@@ -121,6 +133,7 @@ class ScpiServer:
         self._connections: set[socket.socket] = set()
         self._conn_lock = threading.Lock()
         self._refusing = False
+        self.wire: WireFault | None = None  # replies corrupted on the wire (inject "wire")
 
     @property
     def port(self) -> int:
@@ -159,7 +172,7 @@ class ScpiServer:
         self.device.detach()
 
     # ------------------------------------------------------------------ faults
-    def inject(self, fault: Literal["drop", "stuck", "overrange", "protection_trip"], **params: Any) -> None:
+    def inject(self, fault: Literal["drop", "stuck", "overrange", "protection_trip", "wire"], **params: Any) -> None:
         """Make the instrument misbehave until :meth:`clear`.
 
         * ``drop``: every client connection is closed now; with ``refuse=True`` every new one is
@@ -170,7 +183,12 @@ class ScpiServer:
         * ``protection_trip``: loads and AC sources: output forced off, the protection status
           bit set (``kind=``, e.g. "OCP"), an entry in the error queue. Latched until the
           instrument's protection-clear command.
+        * ``wire``: replies damaged on the wire (:class:`~harness.sim.wire_fuzz.Corruption`: ``kind``,
+          ``at``, ``data``, ``match`` on the command, ``count``); the commands themselves still run.
         """
+        if fault == "wire":
+            self.wire = WireFault(Corruption.from_params(params))
+            return
         if fault == "drop":
             unknown = set(params) - {"refuse"}
             if unknown:
@@ -186,6 +204,10 @@ class ScpiServer:
         """Stop one injected fault (or all): connections are accepted again, readings live again."""
         if fault in (None, "drop"):
             self._refusing = False
+        if fault in (None, "wire"):
+            self.wire = None
+            if fault == "wire":
+                return
         if fault != "drop":
             self.device.clear_faults(fault)
 

@@ -24,9 +24,10 @@ Switching semantics (APC-like):
 v3 users are authPriv only. A read-only user (and the read-only community) gets a VACM write view that
 matches nothing, because pysnmp lets an *empty* write view write (lextudio/pysnmp#48).
 
-Faults (:meth:`PduAgent.set_faults`, :meth:`PduAgent.restart`) sit in the transport: requests or replies
-lost with a probability decided by a seeded counter (deterministic), every reply delayed, and a restart
-that comes back on the same port with snmpEngineBoots + 1 and fresh counters.
+Faults (:meth:`PduAgent.set_faults`, :meth:`PduAgent.set_wire`, :meth:`PduAgent.restart`) sit in the
+transport: requests or replies lost with a probability decided by a seeded counter (deterministic), every
+reply delayed, reply datagrams damaged on the wire, and a restart that comes back on the same port with
+snmpEngineBoots + 1 and fresh counters.
 
 Agents never take part in the clock: they only read ``clock.now()``.
 """
@@ -54,6 +55,7 @@ from pysnmp.smi import instrum
 from harness.drivers.snmp.pdu import AUTH_PROTOCOLS, PRIV_PROTOCOLS
 from harness.drivers.snmp.vendor_map import ControlSpec, EnumSpec, ObjectSpec, VendorMap, load_vendor_map
 from harness.sim.twin import RackTwin, uniform
+from harness.sim.wire_fuzz import Corruption, WireFault, mangle_datagram
 
 Oid = tuple[int, ...]
 Getter = Callable[[], Any]
@@ -213,6 +215,7 @@ class AgentFaults:
     seed: int = 0
     seen: int = 0
     dropped: int = 0
+    wire: WireFault | None = None  # reply datagrams damaged on the wire (harness/sim/wire_fuzz.py)
 
     def drop(self) -> bool:
         self.seen += 1
@@ -237,6 +240,11 @@ class _FaultyUdp(udp.UdpAsyncioTransport):
     def send_message(self, outgoingMessage: Any, transportAddress: Any) -> None:  # noqa: N803
         if self.faults.lose == "reply" and self.faults.drop():
             return
+        wire = self.faults.wire.take("") if self.faults.wire is not None else None
+        if wire is not None:
+            outgoingMessage = mangle_datagram(bytes(outgoingMessage), wire)
+            if not outgoingMessage:
+                return
         if self.faults.delay_s > 0:
             self.loop.call_later(self.faults.delay_s, super().send_message, outgoingMessage, transportAddress)
         else:
@@ -469,6 +477,11 @@ class PduAgent:
         f.loss, f.delay_s, f.lose = loss, delay_s, lose
         if seed is not None:
             f.seed, f.seen, f.dropped = seed, 0, 0
+
+    def set_wire(self, **params: Any) -> None:
+        """Damage every reply datagram (or the first ``count``) as a :class:`~harness.sim.wire_fuzz.Corruption`
+        says; no parameters = healthy again. (SNMP has no request text to ``match`` on.)"""
+        self.faults.wire = WireFault(Corruption.from_params(params)) if params else None
 
     def restart(self) -> int:
         """Agent restart: down and back on the same port with snmpEngineBoots + 1, request counters and

@@ -132,6 +132,8 @@ class SimStation:
                             agent.restart()
                         elif fault in ("loss", "delay"):
                             agent.set_faults(**kw)  # type: ignore[arg-type]
+                        elif fault == "wire":
+                            agent.set_wire(**kw)
                         else:
                             raise ConfigError("fault", None, f"snmp:{device}", f"unknown SNMP fault {fault!r}")
                     return snmp_fault

@@ -247,6 +247,8 @@ class BmcClient:
                     self._relogin()
                     continue
                 err = self._http_error("GET", uri, resp)
+                if resp.status == 404:  # a URI discovered from a garbled answer (or moved): find it again
+                    self._uris = {k: v for k, v in self._uris.items() if v != uri}
                 if resp.status not in RETRY_STATUSES:
                     raise err
                 delay = self._retry_after(resp)
@@ -268,9 +270,9 @@ class BmcClient:
         if self._logged_in:
             self.logout()
         self._forget_session()
-        self._root = self._get(ROOT, relogin=False)
+        root = self._read_root()
         self._uris.clear()
-        login_url = link(self._root, "Links", "Sessions") or DEFAULT_SESSIONS
+        login_url = link(root, "Links", "Sessions") or DEFAULT_SESSIONS
         request = f"POST {login_url}"
         try:
             resp = self._send("POST", login_url, body={"UserName": self._username, "Password": self._password})
@@ -343,12 +345,19 @@ class BmcClient:
     # ------------------------------------------------------------------ discovery
     def _service_root(self) -> JsonObj:
         if self._root is None:
-            self._root = self._get(ROOT, relogin=False)
+            return self._read_root()
         return self._root
+
+    def _read_root(self) -> JsonObj:
+        """GET the service root; kept only if it looks like one (a garbled answer must not stick)."""
+        root = self._get(ROOT, relogin=False)
+        self._root = root if (link(root, "Systems") or link(root, "Chassis")) else None
+        return root
 
     def _first_member(self, root_key: str) -> str:
         coll_uri = link(self._service_root(), root_key)
         if coll_uri is None:
+            self._root = None  # read it again next time
             raise RedfishError(self.name, f"GET {ROOT}", f"service root has no {root_key} collection")
         members = member_uris(self._get(coll_uri))
         if not members:

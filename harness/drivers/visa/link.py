@@ -9,8 +9,9 @@ Why a wrapper around a pyvisa resource (see the project's VISA notes):
 * failures come as ``VisaIOError`` (timeout), ``ConnectionRefusedError`` (first I/O to a dead
   port), a timeout after the peer closed, then ``BrokenPipeError``: all become
   :class:`InstrumentIOError`;
-* after any I/O failure the socket may be dead or may still deliver a late reply, so the next
-  call reconnects first. A failed *query* is retried once on a fresh connection (reading has no
+* after any I/O failure, or a reply that is not what the command promises (garbage may leave half
+  a reply, or an extra line, unread), the socket may still deliver a late or stale reply, so the
+  next call reconnects first. A failed *query* is retried once on a fresh connection (reading has no
   effect on the instrument); a failed *write* is never resent, because it may have been executed:
   the caller reads the state back and decides;
 * a reconnect that finds a different ``*IDN?`` stops: results must belong to the instrument
@@ -161,8 +162,17 @@ class ScpiLink:
         except (VisaIOError, OSError) as exc:
             self._stale = True
             raise InstrumentIOError(self.name, request, f"{self.resource}: {_why(exc)}") from exc
-        except UnicodeDecodeError as exc:  # the message was consumed: the link is still in step
-            raise InstrumentReplyError(self.name, request, f"non-ASCII reply: {exc.object[:40]!r}") from exc
+        except UnicodeDecodeError as exc:
+            raise self.distrust(request, f"non-ASCII reply: {exc.object[:40]!r}") from exc
+
+    def distrust(self, request: str, problem: str) -> InstrumentReplyError:
+        """A reply that is not what ``request`` promises: the error to raise, and the link marked stale.
+
+        Garbage may be half a reply or one and a half (an extra terminator): whatever is still unread
+        would answer the *next* query, a plausible number for the wrong question. The next exchange
+        reconnects instead (and checks ``*IDN?``)."""
+        self._stale = True
+        return InstrumentReplyError(self.name, request, problem)
 
     def query(self, command: str) -> str:
         """Send a query and return the stripped reply; retried once on a fresh connection."""
@@ -182,7 +192,7 @@ class ScpiLink:
         try:
             return parse_number(reply)
         except ValueError as exc:
-            raise InstrumentReplyError(self.name, command, str(exc)) from None
+            raise self.distrust(command, str(exc)) from None
 
     def query_floats(self, command: str) -> list[float]:
         """A comma-separated list of readings, each checked as in :meth:`query_float`."""
@@ -190,7 +200,7 @@ class ScpiLink:
         try:
             return [parse_number(part) for part in reply.split(",")]
         except ValueError as exc:
-            raise InstrumentReplyError(self.name, command, str(exc)) from None
+            raise self.distrust(command, str(exc)) from None
 
     def write(self, command: str, *, check: bool = True) -> None:
         """Send a command, then (``check``) drain ``SYST:ERR?``; an entry -> :class:`ScpiError`.
@@ -224,7 +234,7 @@ class ScpiLink:
                                         f"{exc.problem}; outcome unknown, not resent") from exc
             code_text = reply.split(",", 1)[0].strip()
             if not re.fullmatch(r"[+-]?[0-9]{1,6}", code_text):  # SCPI codes are small; no int() on a megabyte
-                raise InstrumentReplyError(self.name, request, f"not an error-queue entry: {reply[:60]!r}")
+                raise self.distrust(request, f"not an error-queue entry: {reply[:60]!r}")
             if int(code_text) == 0:
                 return entries
             entries.append(reply[:200])

@@ -88,8 +88,7 @@ class PowerAnalyzer(VisaInstrument):
             command = self.dialect.command("values?")
             values = self.link.query_floats(command)
             if len(values) != len(self.dialect.fields):
-                raise InstrumentReplyError(self.name, command,
-                                           f"{len(values)} values, expected {len(self.dialect.fields)}")
+                raise self.link.distrust(command, f"{len(values)} values, expected {len(self.dialect.fields)}")
             reading = dict(zip(self.dialect.fields, values, strict=True))
         else:
             reading = {}

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar, overload
 
-from harness.drivers.visa.link import InstrumentReplyError, ScpiLink, parse_number
+from harness.drivers.visa.link import ScpiLink, parse_number
 from harness.errors import DriverError, InstrumentError
 
 T = TypeVar("T")
@@ -213,7 +213,7 @@ class Measurement(Generic[T]):
         try:
             return self.codec.decode(driver, reply)
         except ValueError as exc:
-            raise InstrumentReplyError(driver.name, command, str(exc)) from None
+            raise driver.link.distrust(command, str(exc)) from None
 
 
 class Control(Measurement[T]):
