@@ -160,6 +160,12 @@ class RunSession:
         if self.plan.plan.profile and self.plan.plan.profile != profile.sku:
             raise ConfigError(str(self.plan.path), None, "profile",
                               f"plan is written for {self.plan.plan.profile!r} but the station has a {profile.sku!r} rack")
+        run_id = prior["id"] if prior else new_run_id(self.clock, opt.rack_serial)
+        run_dir = Path(prior["out_dir"]) if prior else (opt.out_dir or Path.cwd() / "runs" / run_id)
+        if self._run_lock is None:  # before anything is connected: one process per run directory
+            self._run_lock = RunLock(run_dir)
+            if not self._run_lock.try_acquire():
+                raise ConfigError("command line", None, "--out", f"{run_dir} is in use by another run")
         rack = Rack(station, profile, credentials, self.clock, policy=self.plan.plan.safe_state)
         rack.check_calibration(date.today())
         self.locks = InstrumentLocks([i.resource for i in station.instruments])
@@ -174,12 +180,6 @@ class RunSession:
             self.locks.release()
             raise
         self.rack = rack
-        run_id = prior["id"] if prior else new_run_id(self.clock, opt.rack_serial)
-        run_dir = Path(prior["out_dir"]) if prior else (opt.out_dir or Path.cwd() / "runs" / run_id)
-        if self._run_lock is None:
-            self._run_lock = RunLock(run_dir)
-            if not self._run_lock.try_acquire():
-                raise ConfigError("command line", None, "--out", f"{run_dir} is in use by another run")
         info = RunInfo(run_id=run_id, plan_name=self.plan.name, plan_path=str(self.plan.path),
                        plan_sha256=self.plan.plan_sha256, envelope_sha256=self.plan.envelope_sha256,
                        envelope_version=self.plan.envelope.version, station_id=station.station_id,
