@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine
 
@@ -131,7 +131,7 @@ def count_measurements(db: Path) -> int:
 
 def kill_after(k: int, tmp: Path, db: Path) -> tuple[int, set[str]]:
     """Start the run, SIGKILL it once the store holds >= k measurements; (pid, its sockets at the kill)."""
-    proc = subprocess.Popen([*CLI, *RUN, "--store", store_url(db), "--out", str(tmp / "run")], cwd=tmp, check=False,
+    proc = subprocess.Popen([*CLI, *RUN, "--store", store_url(db), "--out", str(tmp / "run")], cwd=tmp,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
                             start_new_session=True)  # its own process group: anything it started is findable
     t0 = monotonic()
@@ -161,6 +161,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(reference: Reference, d
         tmp = Path(d)
         db = tmp / "r.db"
         pid, sockets = kill_after(k, tmp, db)
+        event(f"killed at {count_measurements(db) // 10 * 10}+ measurements")
 
         # nothing of the killed run is left behind
         assert group_members(pid) == [], "processes of the killed run are still alive"
@@ -184,8 +185,8 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(reference: Reference, d
         finally:
             engine.dispose()
 
-        resumed = subprocess.run([*CLI, "run", "--resume", run_id, "--yes", "--store", store_url(db)], cwd=tmp, check=False,
-                                 capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+        resumed = subprocess.run([*CLI, "run", "--resume", run_id, "--yes", "--store", store_url(db)], cwd=tmp,
+                                 check=False, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
         assert resumed.returncode == reference.exit_code, resumed.stdout[-3000:] + resumed.stderr[-3000:]
 
         with sqlite3.connect(db) as con:
