@@ -93,3 +93,27 @@ class InstrumentLocks:
                 os.close(fd)
         except OSError as exc:  # the journal is a record, never a reason to stop a run
             log.warning("lock journal not written: %s", exc)
+
+class RunLock:
+    """Held by the process running a run, in its run directory, from opening to the end of its safe state.
+
+    The kernel drops it when that process dies, however it dies (SIGKILL, power loss of the station
+    PC): a run the store still calls RUNNING whose lock can be taken was left by a process that is gone,
+    and may be resumed; one whose lock is held is running and must not be resumed twice.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.path = run_dir / ".rackval-run.lock"
+        self._lock = FileLock(str(self.path))
+
+    def try_acquire(self) -> bool:
+        try:
+            self._lock.acquire(timeout=0)
+            return True
+        except Timeout:
+            return False
+
+    def release(self) -> None:
+        if self._lock.is_locked:
+            self._lock.release()

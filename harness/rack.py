@@ -30,7 +30,7 @@ from harness.drivers.visa.eload import ElectronicLoad
 from harness.drivers.visa.link import ScpiLink
 from harness.drivers.visa.power_analyzer import PowerAnalyzer
 from harness.errors import DriverError, HostUnreachable, PowerActionUncertain, Refused, TransientDriverError
-from harness.safety import SafeAction, SafetyRegistry, SafeStateReport
+from harness.safety import PHASE_S, SafeAction, SafeStateReport, SafetyRegistry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -107,6 +107,8 @@ class Rack:
                                 gpu_tdp_w=gpu_tdp.get(h.name, 1000.0))
             for h in station.hosts}
         self.safety = SafetyRegistry()
+        self.safe_state_s = PHASE_S  # run-clock bound of the whole safe state
+        self.safe_state_wall_s: float | None = None  # wall ceiling (None: from the clock, safety.wall_ceiling)
         self._register_safe_actions()
 
     # ------------------------------------------------------------------ construction
@@ -283,6 +285,11 @@ class Rack:
             raise type(first)(first.device, first.request, f"{first.problem}{more}")
 
     # ------------------------------------------------------------------ BMCs and hosts
+    def _safe_state_time_up(self) -> bool:
+        """In the safe state, waits end when its budget does (harness.safety: a dead device must not hang it)."""
+        budget = self.safety.current
+        return budget is not None and budget.expired()
+
     def bmcs_up(self, names: list[str] | None = None) -> dict[str, bool]:
         return self.each_bmc(lambda c: c.is_up(), names or list(self.bmcs))
 
@@ -299,7 +306,7 @@ class Rack:
                 if ok:
                     result[name] = now - since
             pending = [n for n in pending if n not in result]
-            if not pending or deadline.expired():
+            if not pending or deadline.expired() or self._safe_state_time_up():
                 break
             self.clock.sleep(min(poll_s, max(deadline.remaining(), 0.001)))
         result.update({n: None for n in pending})
@@ -325,7 +332,7 @@ class Rack:
             now = self.clock.now()
             result.update({n: now - since for n, s in states.items() if s == target})
             pending = [n for n in pending if n not in result]
-            if not pending or deadline.expired():
+            if not pending or deadline.expired() or self._safe_state_time_up():
                 break
             self.clock.sleep(min(poll_s, max(deadline.remaining(), 0.001)))
         result.update({n: None for n in pending})
@@ -599,26 +606,43 @@ class Rack:
         return f"{', '.join(wrong)} not {'on' if on else 'off'}" if wrong else None
 
     def _hosts_to(self, target: str, timeout_s: float = 600.0) -> None:
+        """Hosts to ``target``: the reachable ones at once, then the ones whose BMC is still booting (after
+        an AC cycle) as they come up; a BMC that never answers does not hold up the others."""
+        budget = self.safety.current
+        if budget is not None:
+            timeout_s = min(timeout_s, budget.remaining())
         since = self.clock.now()
-        down = [n for n, up in self.bmcs_up(self.trays).items() if not up]
-        if down:  # after an AC cycle the BMCs may still be booting: wait for them first
-            self.wait_bmcs_up(since, timeout_s, 5.0, names=down)
-        states = self.power_states()
+        up = self.bmcs_up(self.trays)
+        self._switch_hosts(target, [n for n, ok in up.items() if ok])
+        down = [n for n, ok in up.items() if not ok]
+        answering = [n for n, ok in up.items() if ok]
+        if down:
+            came = [n for n, t in self.wait_bmcs_up(since, timeout_s, 5.0, names=down).items() if t is not None]
+            self._switch_hosts(target, came)
+            answering += came
+        if answering:  # the readback reports the BMCs that never answered
+            self.wait_hosts(target, since, max(0.0, timeout_s - (self.clock.now() - since)), 2.0, names=answering)
+
+    def _switch_hosts(self, target: str, names: list[str]) -> None:
+        """One Reset to each named host that is not at (or settling to) ``target``; never re-sent blindly."""
+        if not names:
+            return
+        states = self.power_states(names)
         settling = ("PoweringOn",) if target == "On" else ("PoweringOff",)
         todo = [n for n, s in states.items() if s not in (target, "Unreachable") and s not in settling]
         if target == "Off":
             todo += [n for n, s in states.items() if s == "PoweringOn"]
         for name in todo:
             self.reset(name, "On" if target == "On" else "ForceOff")
-        self.wait_hosts(target, since, timeout_s, 2.0)
 
     def _hosts_readback(self, target: str) -> str | None:
         wrong = {n: s for n, s in self.power_states().items() if s != target}
         return ", ".join(f"{n} is {s}" for n, s in sorted(wrong.items())) or None
 
     def safe_state(self) -> SafeStateReport:
-        """Run every registered safe action and its readback; never raises."""
-        report = self.safety.run()
+        """Run every registered safe action and its readback, each bounded (``safe_state_s`` on the run's
+        clock for the whole phase, ``safe_state_wall_s`` of wall time; see harness.safety); never raises."""
+        report = self.safety.run(self.clock, phase_s=self.safe_state_s, wall_s=self.safe_state_wall_s)
         for o in report.outcomes:
             (log.info if o.ok else log.error)("safe state: %s: %s", o.name, o.detail)
         return report

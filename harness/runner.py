@@ -31,7 +31,7 @@ from harness.config.station import Credentials, Station, load_station, select_ra
 from harness.envelopes import coverage, Measurement
 from harness.errors import PowerActionUncertain, ConfigError, DriverError, RackvalError, TransientDriverError
 from harness.interlock import check_serial
-from harness.locks import InstrumentLocks
+from harness.locks import InstrumentLocks, RunLock
 from harness.rack import Rack
 from harness.results.recorder import Recorder, RunInfo, StepRecord
 from harness.results.store import default_store_url
@@ -119,6 +119,7 @@ class RunSession:
         self._prev_sigterm: object = None
         self.bad_input: str | None = None
         self.store_url = options.store_url or default_store_url()
+        self._run_lock: RunLock | None = None  # held from open to the end of finish (a crash frees it)
 
     # ------------------------------------------------------------------ open
     def open(self) -> None:
@@ -159,6 +160,12 @@ class RunSession:
         if self.plan.plan.profile and self.plan.plan.profile != profile.sku:
             raise ConfigError(str(self.plan.path), None, "profile",
                               f"plan is written for {self.plan.plan.profile!r} but the station has a {profile.sku!r} rack")
+        run_id = prior["id"] if prior else new_run_id(self.clock, opt.rack_serial)
+        run_dir = Path(prior["out_dir"]) if prior else (opt.out_dir or Path.cwd() / "runs" / run_id)
+        if self._run_lock is None:  # before anything is connected: one process per run directory
+            self._run_lock = RunLock(run_dir)
+            if not self._run_lock.try_acquire():
+                raise ConfigError("command line", None, "--out", f"{run_dir} is in use by another run")
         rack = Rack(station, profile, credentials, self.clock, policy=self.plan.plan.safe_state)
         rack.check_calibration(date.today())
         self.locks = InstrumentLocks([i.resource for i in station.instruments])
@@ -173,8 +180,6 @@ class RunSession:
             self.locks.release()
             raise
         self.rack = rack
-        run_id = prior["id"] if prior else new_run_id(self.clock, opt.rack_serial)
-        run_dir = Path(prior["out_dir"]) if prior else (opt.out_dir or Path.cwd() / "runs" / run_id)
         info = RunInfo(run_id=run_id, plan_name=self.plan.name, plan_path=str(self.plan.path),
                        plan_sha256=self.plan.plan_sha256, envelope_sha256=self.plan.envelope_sha256,
                        envelope_version=self.plan.envelope.version, station_id=station.station_id,
@@ -206,10 +211,15 @@ class RunSession:
                 row = find_run(db, self.opt.resume or "")
                 if row is None:
                     raise ConfigError("command line", None, "--resume", f"no run {self.opt.resume!r} in the store")
-                if row.status in ("COMPLETE", "RUNNING") or row.verdict in ("PASS", "FAIL"):
+                if row.status == "COMPLETE" or row.verdict in ("PASS", "FAIL"):
                     raise ConfigError("command line", None, "--resume",
-                                      f"run {row.id} is {row.status} ({row.verdict}); only an aborted or errored run "
-                                      "can be resumed")
+                                      f"run {row.id} is {row.status} ({row.verdict}); only an aborted, errored or "
+                                      "crashed run can be resumed")
+                lock = RunLock(Path(row.out_dir))
+                if not lock.try_acquire():  # RUNNING with its lock held: its process is alive
+                    raise ConfigError("command line", None, "--resume",
+                                      f"run {row.id} is still running (another process holds {lock.path})")
+                self._run_lock = lock  # RUNNING with a free lock: the process that ran it died (crash, SIGKILL)
                 if row.plan_sha256 != self.plan.plan_sha256 or row.envelope_sha256 != self.plan.envelope_sha256:
                     raise ConfigError(str(self.plan.path), None, "plan",
                                       f"the plan or its envelope changed since run {row.id} started; resume refused")
@@ -359,6 +369,8 @@ class RunSession:
                 self.locks.release()
             if self.sim is not None:
                 self.sim.stop()
+            if self._run_lock is not None:
+                self._run_lock.release()
             if self._prev_sigterm is not None:
                 signal.signal(signal.SIGTERM, self._prev_sigterm)  # type: ignore[arg-type]
         return self.result

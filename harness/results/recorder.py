@@ -191,13 +191,21 @@ class Recorder:
         row.sessions += 1
         self.session = row.sessions
         row.status, row.verdict, row.ended_at = "RUNNING", None, None
+        crashed = 0
         for step in row.steps:
             if step.kind == "safe_state" and not step.superseded:
                 step.superseded = True
+            for att in step.attempts:
+                if att.status == "RUNNING":  # its session died with it (SIGKILL, crash): no outcome was recorded
+                    att.status, att.verdict, crashed = "ABORTED", "ABORTED", crashed + 1
+                    att.message = "the session running it ended without recording an outcome (killed or crashed)"
         self.db.commit()
         known = {d.name: (d.serial, d.firmware) for d in self.db.scalars(select(DeviceRow)
                                                                           .where(DeviceRow.run_id == i.run_id))}
         changed = [d.name for d in devices if known.get(d.name, (d.serial, d.firmware)) != (d.serial, d.firmware)]
+        if crashed:
+            self.event("crashed", "the previous session ended without a safe state or an outcome (killed or "
+                                  "crashed); its unfinished attempt is marked ABORTED")
         self.event("resumed", f"session {self.session} resumes the run",
                    changed_devices=", ".join(changed))
         if changed:

@@ -8,12 +8,14 @@ unreachable or slow, lost SNMP packets, an instrument that drops its connection)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.config.loader import load_model
+from harness.config.plan import LoadedPlan
 from harness.errors import ConfigError
 from harness.paths import fixtures_dir
 
@@ -30,7 +32,8 @@ class Injection(Strict):
     action: str = Field(description="twin method, or the simulator's fault name")
     device: str | None = Field(default=None, description="BMC, PDU or instrument name (simulator targets)")
     args: dict[str, Any] = Field(default_factory=dict)
-    at_s: float = Field(default=0.0, ge=0, description="simulated seconds after the station starts")
+    at_s: float = Field(default=0.0, ge=0, description="simulated seconds after the fault is applied (at the "
+                                                         "station's start, or just before a step in the fault matrix)")
 
 
 class Expectation(Strict):
@@ -45,12 +48,60 @@ class Expectation(Strict):
                                                                 "(a tripped breaker keeps its outlets dark)")
 
 
+class StepEffect(Strict):
+    """What the fault does to a step of one kind when it is injected just before that step (a cell of the
+    fault matrix, ``tests/test_fault_matrix.py``). The fault stays in for the rest of the run."""
+
+    verdict: Literal["PASS", "FAIL", "ERROR"] = Field(description="the step's verdict")
+    component: str | None = Field(default=None, description="named by the failing measurement or error")
+    retried: bool = Field(default=False, description="passes only after a recorded retry of the step")
+    safe_state_reached: bool = True
+    known_issue: str | None = Field(default=None, description="the harness does not do this yet: why (the "
+                                                              "matrix expects the cell to fail until it is fixed)")
+
+    @property
+    def run_verdict(self) -> str:
+        """The run's verdict that follows (stop_on_fail: a failing step ends the plan; an unverified safe
+        state makes any run ERROR)."""
+        return "ERROR" if self.verdict == "ERROR" or not self.safe_state_reached else self.verdict
+
+
 class FaultScenario(Strict):
     name: str
     description: str
     profile: str = "mini"
     inject: list[Injection] = Field(min_length=1)
     expect: list[Expectation] = Field(default_factory=list)
+    affects: dict[str, StepEffect] = Field(
+        default_factory=dict, description="step kind -> what the fault does to a step of that kind when "
+                                          "injected just before it (kinds it cannot affect are left out)")
+
+    @property
+    def matrix_plan(self) -> str | None:
+        """The probe plan the fault matrix runs this scenario on (that of its first expectation)."""
+        return self.expect[0].plan if self.expect else None
+
+
+@dataclass(frozen=True)
+class MatrixCell:
+    """One fault injected just before one step of a plan."""
+
+    scenario: FaultScenario
+    plan: str
+    step_index: int
+    step: str  # the step's title
+    kind: str
+    effect: StepEffect
+
+    @property
+    def id(self) -> str:
+        return f"{self.scenario.name}@{self.step}"
+
+
+def matrix_cells(scenario: FaultScenario, plan: LoadedPlan) -> list[MatrixCell]:
+    """Every step of ``plan`` whose kind the scenario says it can affect."""
+    return [MatrixCell(scenario, str(plan.path), i, step.title, step.kind, scenario.affects[step.kind])
+            for i, step in enumerate(plan.steps) if step.kind in scenario.affects]
 
 
 def scenario_path(name_or_path: str) -> Path:
@@ -73,7 +124,8 @@ def all_scenarios() -> list[FaultScenario]:
 
 
 def apply(station: SimStation, scenario: FaultScenario) -> None:
-    """Inject every fault of the scenario (twin faults at their simulated time, the others at once)."""
+    """Inject every fault of the scenario (twin faults ``at_s`` from now, the others at once). Called at the
+    station's start (``--fault``), or between two steps to aim the fault at the next one (the matrix)."""
     twin = station.twin
     for inj in scenario.inject:
         if inj.target == "twin":

@@ -148,7 +148,8 @@ class _Listener:
     async def setup(self) -> None:
         app = web.Application(middlewares=[self._gate])
         app.router.add_route("*", "/{tail:.*}", self.http.handle)
-        self.runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        # a short grace at stop: a request held by the `slow` fault must not hold up the station's stop
+        self.runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
         await self.runner.setup()
         await self._listen()
         if self.fleet.refuse_when_down and not self.ready():

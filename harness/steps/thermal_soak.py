@@ -1,6 +1,7 @@
 """thermal_soak: hold a load for a duration; temperatures must stabilise and stay under their limits.
 
-Checks: hottest component temperature (``component_temp_c``); its slope over the last
+Checks: hottest component temperature (``component_temp_c``); every component temperature sensor read
+(one that gives no reading, NaN or null, in any sample fails, named: ``sensor_available``); its slope over the last
 ``stable_window_s`` (``temp_slope_c_per_min``: the rack reached thermal equilibrium); tray air inlet
 temperatures inside the ASHRAE class (``air_inlet_c``); coolant supply (``coolant_supply_c``) and
 coolant dT against what the power and flow imply, dT = P / (m_dot * c_p) (``coolant_dt_error_pct``).
@@ -56,16 +57,21 @@ def run(ctx: StepContext, p: Params) -> None:
     per_sensor: dict[str, list[float]] = {}
     coolant: list[tuple[float, float, float, float]] = []  # (t, supply, return, flow)
     tray_w: list[float] = []
+    blind: dict[str, int] = {}  # component temperature sensor -> samples without a reading
+    samples = 0
     try:
         source.apply(p.level_pct / 100.0, p.duration_s)
         t0 = ctx.clock.now()
         while True:
             ctx.check_deadline()
             now = ctx.clock.now()
+            samples += 1
             best: tuple[float, str] | None = None
             for tray, readings in rack.tray_sensors().items():
                 for r in readings:
                     if r.reading is None or r.reading != r.reading:
+                        if is_component_temperature(r.reading_type, r.name, r.physical_context):
+                            blind[f"{tray}/{r.name}"] = blind.get(f"{tray}/{r.name}", 0) + 1
                         continue
                     if r.reading_type == "Temperature":
                         per_sensor.setdefault(f"{tray}/{r.name}", []).append(r.reading)
@@ -103,6 +109,9 @@ def run(ctx: StepContext, p: Params) -> None:
         else:
             ctx.skip("temp_slope_c_per_min", "too few samples in the stability window", limit="temp_slope_c_per_min")
     check_stuck_sensors(ctx, per_sensor, hottest)
+    for where, missing in sorted(blind.items()):  # a blind sensor is not a cool component
+        ctx.require("sensor_available", False, component=where, meta={"samples": samples, "missing": missing},
+                    message=f"no reading in {missing} of {samples} samples")
     for tray, value in sorted(inlets.items()):
         ctx.measure("air_inlet_c", value, "Cel", limit="air_inlet_c", component=f"{tray}/inlet", meta=meta)
     if coolant:
