@@ -65,6 +65,8 @@ def test_fault_scenario_gives_its_verdict(scenario: FaultScenario, expect: Expec
     retried = [s.name for s in result.steps if len(s.attempts) > 1]
     if expect.retried:
         assert retried, "a transient fault must show as a recorded retry"
+    if expect.log_contains:
+        assert expect.log_contains in (result.run_dir / "rackval.log").read_text(encoding="utf-8")
     if expect.verdict == "PASS":
         return
     assert bad is not None and bad.name == expect.step, detail

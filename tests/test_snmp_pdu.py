@@ -99,9 +99,12 @@ class BlackHole:
 
 
 class LossyProxy:
-    """Forwards to the agent; drops the agent's answer to the next SET (the SET still executes)."""
+    """Forwards to the agent; drops the agent's answer to the first SET (the SET still executes), or with
+    ``lose="request"`` the first ``sets_to_lose`` SET requests themselves (they never reach the agent)."""
 
-    def __init__(self, agent_port: int) -> None:
+    def __init__(self, agent_port: int, *, lose: str = "reply", sets_to_lose: int = 1) -> None:
+        self.lose = lose
+        self.sets_to_lose = sets_to_lose
         self.front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.front.bind(("127.0.0.1", 0))
         self.back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -123,7 +126,11 @@ class LossyProxy:
                 data, self._client = self.front.recvfrom(65535)
                 kind = pdu_kind(data)
                 self.seen[kind] += 1
-                self._drop_next = self._drop_next or kind == "SetRequestPDU"
+                if kind == "SetRequestPDU" and self.dropped < self.sets_to_lose:
+                    if self.lose == "request":
+                        self.dropped += 1
+                        continue
+                    self._drop_next = True
                 self.back.send(data)
             except TimeoutError:
                 pass
@@ -268,6 +275,33 @@ def test_lost_set_answer_is_confirmed_by_reading_back_not_resending(agent: PduAg
         proxy.close()
     assert proxy.dropped == 1 and proxy.seen["SetRequestPDU"] == 1
     assert agent.requests["set"] == 1 and not twin.outlet_is_on("pdu1", 4)
+
+
+def test_lost_set_request_is_sent_again_once_read_back_proves_it_lost(agent: PduAgent, twin: RackTwin,
+                                                                        clock: VirtualClock) -> None:
+    """No answer and the outlet still reads its old state for the whole window: the SET never arrived,
+    so on/off (a target state) is sent again, and confirmed."""
+    proxy = LossyProxy(agent.port, lose="request")
+    try:
+        p = Pdu("pdu1", "127.0.0.1", proxy.port, vendor="apc_rpdu2", credentials=RW, clock=clock, timeout_s=0.3)
+        p.set_outlet(5, False, confirm_timeout_s=2.0)
+    finally:
+        proxy.close()
+    assert proxy.dropped == 1 and proxy.seen["SetRequestPDU"] == 2
+    assert agent.requests["set"] == 1 and not twin.outlet_is_on("pdu1", 5)
+
+
+def test_lost_set_requests_are_resent_a_bounded_number_of_times(agent: PduAgent, twin: RackTwin,
+                                                                clock: VirtualClock) -> None:
+    proxy = LossyProxy(agent.port, lose="request", sets_to_lose=100)
+    try:
+        p = Pdu("pdu1", "127.0.0.1", proxy.port, vendor="apc_rpdu2", credentials=RW, clock=clock, timeout_s=0.3)
+        with pytest.raises(PowerActionUncertain) as err:
+            p.set_outlet(6, False, confirm_timeout_s=1.0, max_unanswered_resends=2)
+    finally:
+        proxy.close()
+    assert proxy.seen["SetRequestPDU"] == 3 and "sent 3 time(s)" in str(err.value)
+    assert agent.requests["set"] == 0 and twin.outlet_is_on("pdu1", 6)
 
 
 def test_closed_driver_refuses(pdu: Pdu) -> None:

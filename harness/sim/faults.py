@@ -44,6 +44,8 @@ class Expectation(Strict):
     step: str | None = None
     component: str | None = Field(default=None, description="named by the failing measurement or error")
     retried: bool = Field(default=False, description="passes only after a recorded retry")
+    log_contains: str | None = Field(default=None, description="a line the run's log (rackval.log) must hold: "
+                                                               "a recovery inside a driver, recorded there")
     safe_state_reached: bool = Field(default=True, description="False where the fault itself prevents it "
                                                                 "(a tripped breaker keeps its outlets dark)")
 

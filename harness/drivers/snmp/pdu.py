@@ -2,9 +2,11 @@
 
 Rules this driver keeps, and why:
 
-* A power SET goes out exactly once, with ``retries=0``: pysnmp re-sends a SET on every retry and
+* A power SET goes out once per send, with ``retries=0``: pysnmp re-sends a SET on every retry and
   the agent executes each copy. Whether or not the SET was answered, the outlet state is read back
-  (clock-based polling) until it matches; if it never does, :class:`PowerActionUncertain`.
+  (clock-based polling) until it matches; if it never does, :class:`PowerActionUncertain`. An on/off
+  SET is sent again only when it got no answer and every read-back showed the old state (it was lost,
+  not executed; on/off is a target state, so a late copy is harmless); a reboot never is.
 * Reads are batched: many varbinds per GET, chunked to the map's ``max_varbinds`` (about 5x faster
   than single GETs and kinder to slow PDU firmware); tables are walked with GETBULK. At most
   ``max_in_flight`` requests to one PDU are in flight at once (the per-PDU concurrency cap).
@@ -20,6 +22,7 @@ Rules this driver keeps, and why:
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -53,6 +56,8 @@ from harness.clock import Clock, Deadline, RealClock
 from harness.drivers.snmp.engine import SnmpLoop, SnmpLoopClosed, shared_loop
 from harness.drivers.snmp.vendor_map import ControlSpec, EnumSpec, ObjectSpec, VendorMap, load_vendor_map
 from harness.errors import PowerActionUncertain, SnmpError, SnmpTimeout
+
+log = logging.getLogger(__name__)
 
 AUTH_PROTOCOLS: dict[str, Any] = {
     "SHA": USM_AUTH_HMAC96_SHA,
@@ -232,8 +237,14 @@ class Pdu:
             raise SnmpError(self.name, f"GET {item.label} ({item.oid})", "the PDU does not know")
         return name.startswith("pending")
 
-    def set_outlet(self, outlet: int, on: bool, *, confirm_timeout_s: float = 10.0, poll_s: float = 0.5) -> None:
-        """Switch an outlet and confirm it by reading the state back. Never re-sends the SET.
+    def set_outlet(self, outlet: int, on: bool, *, confirm_timeout_s: float = 10.0, poll_s: float = 0.5,
+                   max_unanswered_resends: int = 2) -> None:
+        """Switch an outlet and confirm it by reading the state back.
+
+        The SET is never re-sent blindly. It is sent again only when it got no answer *and* the outlet
+        then read back, for the whole confirmation window, in its old state: the request was lost, not
+        executed. On/off is a target state, so even a copy that arrives late is harmless (unlike a
+        reboot, which :meth:`cycle_outlet` never re-sends). At most ``max_unanswered_resends`` times.
 
         Raises :class:`SnmpError` if the PDU refused the SET (nothing happened), and
         :class:`PowerActionUncertain` if the state did not read back as wanted by the deadline.
@@ -242,22 +253,30 @@ class Pdu:
         want = "on" if on else "off"
         oid, raw = self.vmap.outlet.control.set_for(want, outlet)
         request = f"SET outlet {outlet} {want} ({oid} = {raw})"
-        set_timeout = self._set_once(oid, raw, request)
-        deadline = Deadline.after(self.clock, confirm_timeout_s)
-        last = "never read"
-        while True:
-            try:
-                if self.outlets_state([outlet])[outlet] is on:
-                    return
-                last = f"last read {'on' if not on else 'off'}"
-            except SnmpError as exc:
-                last = f"last read failed: {exc.problem}"
-            if deadline.expired():
+        for sends in range(1, max_unanswered_resends + 2):
+            set_timeout = self._set_once(oid, raw, request)
+            deadline = Deadline.after(self.clock, confirm_timeout_s)
+            last = "never read"
+            proven_unexecuted = True  # every read so far succeeded and showed the old state
+            while True:
+                try:
+                    if self.outlets_state([outlet])[outlet] is on:
+                        return
+                    last = f"last read {'on' if not on else 'off'}"
+                except SnmpError as exc:
+                    last = f"last read failed: {exc.problem}"
+                    proven_unexecuted = False
+                if deadline.expired():
+                    break
+                self.clock.sleep(min(poll_s, max(deadline.remaining(), 1e-3)))
+            if set_timeout is None or not proven_unexecuted or sends > max_unanswered_resends:
                 break
-            self.clock.sleep(min(poll_s, max(deadline.remaining(), 1e-3)))
+            log.warning("%s: %s got no answer and outlet %d still reads %s: the SET was lost, sending it again",
+                        self.name, request, outlet, "off" if on else "on")
         sent = "the SET got no answer" if set_timeout else "the SET was accepted"
         raise PowerActionUncertain(self.name, request,
-                                   f"outlet not confirmed {want} within {confirm_timeout_s:g} s ({sent}; {last})")
+                                   f"outlet not confirmed {want} within {confirm_timeout_s:g} s ({sent}; {last}; "
+                                   f"sent {sends} time(s))")
 
     def cycle_outlet(self, outlet: int, *, confirm_timeout_s: float = 30.0, poll_s: float = 0.5) -> None:
         """Power-cycle (reboot) an outlet with the PDU's own command: off, the PDU's off-time, on.
