@@ -55,6 +55,7 @@ class Model(Protocol):
     def root_links(self) -> Body: ...
     def odata_entries(self) -> list[tuple[str, str]]: ...
     def events_for(self, kind: str, data: dict[str, object]) -> list[tuple[Body, str]]: ...
+    def threshold_sensors(self) -> list[Any]: ...
 
 
 @dataclass
@@ -109,8 +110,10 @@ class ServiceCore:
     """Accounts, sessions, events, tasks of one simulated Redfish service."""
 
     def __init__(self, model: Model, clock: Clock, *, username: str, password: str,
-                 session_timeout_s: float = 1800.0, max_sessions: int = 32) -> None:
+                 session_timeout_s: float = 1800.0, max_sessions: int = 32,
+                 sync: Callable[[], object] = lambda: None) -> None:
         self.model, self.clock = model, clock
+        self.sync = sync  # brings the twin (and its events) up to now before the SEL is read
         self.session_timeout_s = session_timeout_s
         self.max_sessions = max_sessions
         self.accounts: dict[str, Account] = {"1": Account("1", username, password, "Administrator")}
@@ -338,6 +341,7 @@ class ServiceCore:
 
     def sel_entries(self) -> Body:
         uri = f"{self.model.manager_uri}/LogServices/SEL/Entries"
+        self.sync()  # events due by now are in the log, however lazily the twin was read before
         with self.lock:
             recs = list(self.events)
         body = collection(uri, "LogEntryCollection", "SEL entries", [])
@@ -353,6 +357,7 @@ class ServiceCore:
                 "MessageArgs": rec.message["MessageArgs"], "Links": {"OriginOfCondition": link(rec.origin)}}
 
     def sel_entry_route(self, eid: str) -> Body | None:
+        self.sync()
         with self.lock:
             rec = next((r for r in self.events if str(r.id) == eid), None)
         return None if rec is None else self.sel_entry(rec)
