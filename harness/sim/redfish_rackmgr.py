@@ -99,8 +99,8 @@ class RackManagerModel:
             return [(message(f"Environmental.{key}", detector), self.detector_uri(detector))] if key else []
         if kind == "pump" and self.cdu:
             pump = str(data.get("pump"))
-            key = "PumpFailed" if data.get("failed") else "PumpRestored"
-            return [(message(f"Environmental.{key}", pump), f"{self.cdu_uri}/Pumps/{pump}")]
+            key = "PumpFailed" if data.get("failed") else "PumpRestored"  # named with its CDU: "cdu1.pump1"
+            return [(message(f"Environmental.{key}", f"{self.cdu}.{pump}"), f"{self.cdu_uri}/Pumps/{pump}")]
         return []
 
     # ------------------------------------------------------------------ rack and tray summaries
