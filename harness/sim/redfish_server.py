@@ -110,7 +110,7 @@ class _Listener:
     def __init__(self, fleet: RedfishFleet, model: Any) -> None:
         self.fleet, self.model, self.name = fleet, model, model.name
         self.core = ServiceCore(model, fleet.twin.clock, username=fleet.username, password=fleet.password,
-                                sync=fleet.twin.sync)
+                                sync=fleet.sync)
         self.faults = _Faults()
         self.http = HttpService(self)
         self.reset_response = 204
@@ -211,6 +211,7 @@ class _Listener:
         if not self.ready():
             _reset_transport(request.transport)
             raise _Dropped()
+        self.fleet.sync()
         if self.faults.slow_s > 0 and (not self.faults.slow_methods or request.method in self.faults.slow_methods):
             await request.read()  # received, then processed slowly: the action still happens once
             await asyncio.sleep(self.faults.slow_s)  # real time: it exists to outlast a real client timeout
@@ -353,6 +354,14 @@ class RedfishFleet:
         for svc in list(self._services.values()):
             for info, origin in svc.model.events_for(kind, data):
                 svc.core.record(t, info, origin)
+
+    def sync(self) -> None:
+        """Bring the twin and the threshold watch up to now: events due by now are logged and streamed
+        (a BMC scans its sensors all the time; here every request stands in for that scan)."""
+        with self.twin._lock:
+            now = self.twin.sync()
+            if self._thresholds is not None:
+                self._thresholds.advance(now)
 
     def _record_crossing(self, service: str, t: float, info: dict[str, Any], origin: str) -> None:
         self._services[service].core.record(t, info, origin)

@@ -822,12 +822,9 @@ class RackTwin:
 
     # ------------------------------------------------------------------ exact curves (threshold watch)
     def sync(self) -> float:
-        """Process every transition up to the clock's now and tell the watchers; returns now."""
+        """Process every transition up to the clock's now (each one tells the watchers); returns now."""
         with self._lock:
-            now = self._now()
-            for watcher in self.watchers:
-                watcher(now)
-            return now
+            return self._now()
 
     def exact_signals(self) -> dict[str, tuple[str, float, float]]:
         """How each quantity a BMC judges against thresholds follows a source of :meth:`exact_sources`:
