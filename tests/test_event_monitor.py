@@ -100,3 +100,14 @@ def test_failing_run_event_records_are_reproducible(tmp_path: Path) -> None:
     assert seen[0] == seen[1]
     assert {c for _, c, _ in seen[0]} == {"compute01.coldplate"}
     assert {n for n, _, _ in seen[0]} == {"sel_no_new_critical", "no_critical_event"}
+
+
+def test_what_counts_as_a_step_failing_event() -> None:
+    from harness.event_monitor import counts
+
+    assert counts("LeakDetectedWarning", "Warning") and counts("LeakDetectedCritical", "Critical")
+    assert counts("TemperatureAboveUpperCriticalThreshold", "Critical") and counts("PowerSupplyFailed", "Critical")
+    assert not counts("PowerSupplyFailed", "Critical", frozenset({"PowerSupplyFailed"}))  # declared expected
+    assert not counts("TemperatureAboveUpperCautionThreshold", "Warning")
+    assert not counts("LossOfInputPower", "Warning") and not counts("ResourcePoweredOff", "OK")
+    assert not counts("LeakDetectedNormal", "OK")
