@@ -28,8 +28,9 @@ from harness.clock import Clock, RealClock, VirtualClock
 from harness.config.plan import LoadedPlan, StepBase
 from harness.config.profile import load_profile
 from harness.config.station import Credentials, Station, load_station, select_rack
-from harness.envelopes import coverage, Measurement
-from harness.errors import PowerActionUncertain, ConfigError, DriverError, RackvalError, TransientDriverError
+from harness.envelopes import Measurement, coverage
+from harness.errors import ConfigError, DriverError, PowerActionUncertain, RackvalError, TransientDriverError
+from harness.event_monitor import EventMonitor
 from harness.interlock import check_serial
 from harness.locks import InstrumentLocks, RunLock
 from harness.rack import Rack
@@ -42,6 +43,11 @@ from harness.steps.base import StepContext, StepTimeout
 log = logging.getLogger(__name__)
 
 from harness.pytest_plugin import COVERAGE_STEP  # noqa: E402  (one name, shared)
+
+
+# In-process --sim serves Redfish over plain HTTP: HTTPS (verified, per-run CA) costs more of the
+# nvl72_l11 60 s budget than it has to spare (docs/architecture.md); `rackval sim` serves HTTPS.
+SIM_TLS = False
 
 
 @dataclass
@@ -112,6 +118,7 @@ class RunSession:
         self.rack: Rack | None = None
         self.recorder: Recorder | None = None
         self.sampler: Any = None
+        self.events: EventMonitor | None = None  # a leak or critical event fails the running step
         self.locks: InstrumentLocks | None = None
         self.aborted = False
         self.stopped = False
@@ -142,7 +149,8 @@ class RunSession:
             if prior is not None:  # same simulated wall time line as the first session
                 self.clock = VirtualClock(start_wall=prior["started_at"])
             profile = load_profile(opt.profile or self.plan.plan.profile or "mini")
-            self.sim = SimStation(profile, clock=self.clock, seed=opt.seed, rack_serial=opt.rack_serial)
+            self.sim = SimStation(profile, clock=self.clock, seed=opt.seed, rack_serial=opt.rack_serial,
+                                  tls=SIM_TLS)
             station: Station = self.sim.start()
             if opt.fault:
                 self.sim.apply_fault(opt.fault)
@@ -198,6 +206,7 @@ class RunSession:
         if prior is not None and opt.sim:
             self._replay_to_resume_point()
         self._start_sampler()
+        self.events = EventMonitor(rack, self.clock).open() if rack.bmcs else None
 
     def _prior_run(self) -> dict[str, Any]:
         """The run to resume, checked: same plan (by hash), not finished."""
@@ -312,8 +321,12 @@ class RunSession:
         assert self.rack is not None and self.recorder is not None
         ctx = StepContext(rack=self.rack, clock=self.clock, envelope=self.plan.envelope, sink=self.recorder,
                           step=step.title, timeout_s=step.timeout_s, sampler=self.sampler)
+        kind = STEP_KINDS[step.kind]
         try:
-            STEP_KINDS[step.kind].run(ctx, step)
+            if self.events is not None:
+                self.events.guard(ctx, getattr(kind, "EXPECTED_EVENTS", ()), lambda: kind.run(ctx, step))
+            else:
+                kind.run(ctx, step)
         except KeyboardInterrupt:
             self.aborted = self.stopped = True
             self.recorder.end_step(status="ABORTED", verdict="ABORTED", message="aborted by the operator")
@@ -348,6 +361,8 @@ class RunSession:
         report: SafeStateReport | None = None
         try:
             self._stop_sampler()
+            if self.events is not None:
+                self.events.close()
             if self.rack is not None:
                 report = self.rack.safe_state()
         finally:

@@ -55,6 +55,7 @@ class Model(Protocol):
     def root_links(self) -> Body: ...
     def odata_entries(self) -> list[tuple[str, str]]: ...
     def events_for(self, kind: str, data: dict[str, object]) -> list[tuple[Body, str]]: ...
+    def threshold_sensors(self) -> list[Any]: ...
 
 
 @dataclass
@@ -91,6 +92,8 @@ class Subscription:
     context: str
     sse: bool
     destination: str = ""
+    registry_prefixes: list[str] = field(default_factory=list)
+    message_ids: list[str] = field(default_factory=list)
     deleted: threading.Event = field(default_factory=threading.Event)
 
 
@@ -109,8 +112,10 @@ class ServiceCore:
     """Accounts, sessions, events, tasks of one simulated Redfish service."""
 
     def __init__(self, model: Model, clock: Clock, *, username: str, password: str,
-                 session_timeout_s: float = 1800.0, max_sessions: int = 32) -> None:
+                 session_timeout_s: float = 1800.0, max_sessions: int = 32,
+                 sync: Callable[[], object] = lambda: None) -> None:
         self.model, self.clock = model, clock
+        self.sync = sync  # brings the twin (and its events) up to now before the SEL is read
         self.session_timeout_s = session_timeout_s
         self.max_sessions = max_sessions
         self.accounts: dict[str, Account] = {"1": Account("1", username, password, "Administrator")}
@@ -118,6 +123,9 @@ class ServiceCore:
         self.subscriptions: dict[str, Subscription] = {}
         self.tasks: dict[str, Task] = {}
         self.events: list[EventRecord] = []
+        self.delivery_retry_attempts = 3  # push delivery (redfish_events.py): retries after a failed POST
+        self.delivery_retry_interval_s = 30  # real seconds between them
+        self.pushes: dict[str, Any] = {}  # subscription id -> its PushDelivery
         self.listeners: list[Callable[[EventRecord], None]] = []  # SSE streams (called under _lock)
         self._ids = itertools.count(1)
         self._account_ids = itertools.count(2)
@@ -295,15 +303,19 @@ class ServiceCore:
             body["Context"] = context
         return body
 
-    def add_subscription(self, *, sse: bool, destination: str = "", context: str | None = None) -> Subscription:
+    def add_subscription(self, *, sse: bool, destination: str = "", context: str | None = None,
+                         registry_prefixes: list[str] | None = None,
+                         message_ids: list[str] | None = None) -> Subscription:
         with self.lock:
-            sub = Subscription(str(next(self._sub_ids)), context or secrets.token_hex(8), sse, destination)
+            sub = Subscription(str(next(self._sub_ids)), context or secrets.token_hex(8), sse, destination,
+                               list(registry_prefixes or []), list(message_ids or []))
             self.subscriptions[sub.id] = sub
             return sub
 
     def delete_subscription(self, sid: str) -> bool:
         with self.lock:
             sub = self.subscriptions.pop(sid, None)
+            self.pushes.pop(sid, None)
         if sub is None:
             return False
         sub.deleted.set()
@@ -316,14 +328,40 @@ class ServiceCore:
                       "Destination": sub.destination, "Status": {"State": "Enabled", "Health": "OK"}}
         if sub.sse:
             body["Destination"] = ""
+        else:
+            body["DeliveryRetryPolicy"] = "TerminateAfterRetries"
+        if sub.registry_prefixes:
+            body["RegistryPrefixes"] = list(sub.registry_prefixes)
+        if sub.message_ids:
+            body["MessageIds"] = list(sub.message_ids)
         return body
 
     def event_service(self) -> Body:
         return {"@odata.id": f"{V1}/EventService", "@odata.type": otype("EventService"), "Id": "EventService",
-                "Name": "Event Service", "ServiceEnabled": True, "DeliveryRetryAttempts": 0,
-                "DeliveryRetryIntervalSeconds": 30, "ServerSentEventUri": SSE_URI,
+                "Name": "Event Service", "ServiceEnabled": True,
+                "DeliveryRetryAttempts": self.delivery_retry_attempts,
+                "DeliveryRetryIntervalSeconds": self.delivery_retry_interval_s, "ServerSentEventUri": SSE_URI,
+                "SSEFilterPropertiesSupported": {"EventFormatType": True, "MessageId": True, "OriginResource": True,
+                                                 "RegistryPrefix": True, "MetricReportDefinition": False,
+                                                 "ResourceType": False, "SubordinateResources": False},
                 "RegistryPrefixes": ["ResourceEvent", "Environmental", "Power"],
                 "Status": {"State": "Enabled", "Health": "OK"}, "Subscriptions": link(SUBSCRIPTIONS)}
+
+    def event_service_setters(self) -> dict[str, Setter]:
+        def attempts(value: Any) -> None:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ActionError(400, "PropertyValueTypeError", repr(value), "DeliveryRetryAttempts")
+            if not 0 <= value <= 10:
+                raise ActionError(400, "PropertyValueOutOfRange", value, "DeliveryRetryAttempts")
+            self.delivery_retry_attempts = value
+
+        def interval(value: Any) -> None:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ActionError(400, "PropertyValueTypeError", repr(value), "DeliveryRetryIntervalSeconds")
+            if not 1 <= value <= 3600:
+                raise ActionError(400, "PropertyValueOutOfRange", value, "DeliveryRetryIntervalSeconds")
+            self.delivery_retry_interval_s = value
+        return {"DeliveryRetryAttempts": attempts, "DeliveryRetryIntervalSeconds": interval}
 
     def log_services(self) -> Body:
         uri = f"{self.model.manager_uri}/LogServices"
@@ -338,6 +376,7 @@ class ServiceCore:
 
     def sel_entries(self) -> Body:
         uri = f"{self.model.manager_uri}/LogServices/SEL/Entries"
+        self.sync()  # events due by now are in the log, however lazily the twin was read before
         with self.lock:
             recs = list(self.events)
         body = collection(uri, "LogEntryCollection", "SEL entries", [])
@@ -353,6 +392,7 @@ class ServiceCore:
                 "MessageArgs": rec.message["MessageArgs"], "Links": {"OriginOfCondition": link(rec.origin)}}
 
     def sel_entry_route(self, eid: str) -> Body | None:
+        self.sync()
         with self.lock:
             rec = next((r for r in self.events if str(r.id) == eid), None)
         return None if rec is None else self.sel_entry(rec)

@@ -35,6 +35,7 @@ from harness.sim.redfish_core import (
     EventRecord,
     Session,
 )
+from harness.sim.redfish_events import PushDelivery, parse_sse_filter, subscription_filter
 from harness.sim.redfish_registry import error_body, message
 from harness.sim.redfish_resources import V1, ActionError, Body, Setter, metadata_xml, odata_doc, service_root_doc
 
@@ -245,6 +246,8 @@ class HttpService:
         if path == f"{V1}/SessionService":
             return Resource(get=build, setters={"SessionTimeout": core._set_session_timeout},
                             privileges={"PATCH": "ConfigureManager"})
+        if path == f"{V1}/EventService":
+            return Resource(get=build, setters=core.event_service_setters(), privileges={"PATCH": "ConfigureManager"})
         setters = model.writable.get(path)
         return Resource(get=build, setters=setters, privileges={"PATCH": "ConfigureComponents"})
 
@@ -400,7 +403,7 @@ class HttpService:
         return json_response(201, self.core.account_body(acct), {"Location": uri})
 
     async def _create_subscription(self, request: web.Request, who: Account) -> web.Response:
-        """Push subscriptions are stored but never delivered (the simulator only streams SSE)."""
+        """A push subscription: its events are POSTed to Destination (redfish_events.PushDelivery)."""
         body = await self._json_body(request)
         if isinstance(body, web.Response):
             return body
@@ -410,9 +413,20 @@ class HttpService:
         proto = body.get("Protocol", "Redfish")
         if proto != "Redfish":
             return err(400, "PropertyValueNotInList", json.dumps(proto), "Protocol")
+        lists: dict[str, list[str]] = {}
+        for prop in ("RegistryPrefixes", "MessageIds"):
+            value = body.get(prop, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                return err(400, "PropertyValueTypeError", json.dumps(value), prop)
+            lists[prop] = value
         context = body.get("Context")
         sub = self.core.add_subscription(sse=False, destination=dest,
-                                         context=context if isinstance(context, str) else None)
+                                         context=context if isinstance(context, str) else None,
+                                         registry_prefixes=lists["RegistryPrefixes"], message_ids=lists["MessageIds"])
+        core = self.core
+        self.core.pushes[sub.id] = PushDelivery(
+            core, sub, subscription_filter(lists["RegistryPrefixes"], lists["MessageIds"]),
+            lambda: (core.delivery_retry_attempts, float(core.delivery_retry_interval_s)))
         uri = f"{SUBSCRIPTIONS}/{sub.id}"
         return json_response(201, self.core.subscription_body(sub), {"Location": uri})
 
@@ -421,11 +435,19 @@ class HttpService:
         accept = request.headers.get("Accept", "*/*")
         if not any(a in accept for a in ("text/event-stream", "*/*")):
             return err(400, "HeaderInvalid", f"Accept: {accept}")
+        for key in request.query:
+            if key.startswith("$") and key != "$filter":
+                return err(400, "QueryParameterUnsupported", key)
+        try:
+            select = parse_sse_filter(request.query.get("$filter"))
+        except ActionError as exc:
+            return json_response(exc.status, exc.body())
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[EventRecord] = asyncio.Queue()
 
         def deliver(rec: EventRecord) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, rec)
+            if select.matches(rec):
+                loop.call_soon_threadsafe(queue.put_nowait, rec)
 
         sub = self.core.add_subscription(sse=True)
         with self.core.lock:

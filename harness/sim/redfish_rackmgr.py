@@ -25,11 +25,13 @@ from harness.sim.redfish_resources import (
     SensorDef,
     Setter,
     collection,
+    iso,
     link,
     otype,
     reading,
     sensor_body,
 )
+from harness.sim.redfish_thresholds import WatchedSensor
 from harness.sim.twin import RackTwin
 
 RACK_ID = "Rack1"
@@ -85,14 +87,20 @@ class RackManagerModel:
             shelf = psu.partition(".")[0]
             key = "PowerSupplyFailed" if data.get("failed") else "PowerSupplyRestored"
             return [(message(f"Power.{key}", psu), self.psu_uri(shelf, psu))]
+        if kind == "outlet":  # a PSU's AC feed switched: the shelf logs the loss (Warning) and its return
+            psu_name = self.twin.pdu_specs[str(data.get("pdu"))].feeds.get(int(data.get("outlet", 0)))  # type: ignore[call-overload]
+            if psu_name is None or psu_name not in self.twin.psus:
+                return []
+            key = "LineInputPowerRestored" if data.get("on") else "LossOfInputPower"
+            return [(message(f"Power.{key}", psu_name), self.psu_uri(psu_name.partition(".")[0], psu_name))]
         if kind == "leak" and self.cdu:
             key = LEAK_EVENTS.get(str(data.get("state")))
             detector = str(data.get("detector"))
             return [(message(f"Environmental.{key}", detector), self.detector_uri(detector))] if key else []
         if kind == "pump" and self.cdu:
             pump = str(data.get("pump"))
-            key = "PumpFailed" if data.get("failed") else "PumpRestored"
-            return [(message(f"Environmental.{key}", pump), f"{self.cdu_uri}/Pumps/{pump}")]
+            key = "PumpFailed" if data.get("failed") else "PumpRestored"  # named with its CDU: "cdu1.pump1"
+            return [(message(f"Environmental.{key}", f"{self.cdu}.{pump}"), f"{self.cdu_uri}/Pumps/{pump}")]
         return []
 
     # ------------------------------------------------------------------ rack and tray summaries
@@ -129,6 +137,7 @@ class RackManagerModel:
                 "Name": "Rack manager", "ManagerType": "RackManager", "Manufacturer": "rackval",
                 "Model": "SIM-RACKMGR", "FirmwareVersion": self.twin.firmware_of("rackmgr"), "UUID": self.uuid,
                 "PowerState": "On", "Status": {"State": "Enabled", "Health": "OK"},
+                "DateTime": iso(self.twin.clock.now(), self.epoch), "DateTimeLocalOffset": "+00:00",
                 "LogServices": link(f"{self.manager_uri}/LogServices"),
                 "Links": {"ManagerForChassis": [link(self.rack_uri)]}}
 
@@ -228,6 +237,13 @@ class RackManagerModel:
                 SensorDef("SecondaryReturnPressure", "Secondary return pressure", "PressurekPa", "kPa",
                           "LiquidOutlet", key("return_pressure_kpa"))]
         return {d.id: d for d in defs}
+
+    def threshold_sensors(self) -> list[WatchedSensor]:
+        """The CDU sensors judged against their Thresholds (crossing events, redfish_thresholds.py)."""
+        keys = {"SecondarySupplyTemp": "coolant/supply_c", "SecondaryReturnTemp": "coolant/return_c"}
+        return [WatchedSensor(keys[sid], self.name, f"{self.cdu}/{sid}", self.cdu_sensor_uri(sid), "Temperature",
+                              dict(d.thresholds))
+                for sid, d in self.cdu_sensors.items() if sid in keys and d.thresholds]
 
     def cdu_sensor_uri(self, sid: str) -> str:
         return f"{self.cdu_chassis}/Sensors/{sid}"

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from harness.sim.redfish_registry import error_body, message
+from harness.sim.redfish_thresholds import WatchedSensor
 from harness.sim.twin import RackTwin
 
 Body = dict[str, Any]
@@ -286,6 +287,22 @@ class BmcModel:
     def sensor_uri(self, sensor_id: str) -> str:
         return f"{self.sensors_uri}/{sensor_id}"
 
+    def threshold_sensors(self) -> list[WatchedSensor]:
+        """The sensors this BMC judges against its Thresholds (crossing events, redfish_thresholds.py)."""
+        keys = {"TotalPower": "power", "InletTemp": "inlet", "ASICTemp": "asic"}
+        tray = self.twin.trays[self.tray]
+        out = []
+        for d in self.sensor_defs.values():
+            key = keys.get(d.id) or (f"gpu{d.id[3:-4]}" if d.id.startswith("GPU") else None)
+            if key is None or not d.thresholds:
+                continue
+            quantity = "Power" if d.reading_type == "Power" else "Temperature"
+            origin = self.sensor_uri(d.id) if self.new_tree else \
+                f"{self.chassis_uri}/{'Power' if quantity == 'Power' else 'Thermal'}"
+            out.append(WatchedSensor(f"{self.tray}/{key}", self.name, f"{self.tray}/{d.id}", origin, quantity,
+                                     dict(d.thresholds), ready=lambda tr=tray: tr.bmc == "Ready"))
+        return out
+
     def sensor(self, d: SensorDef) -> Body:
         return sensor_body(self.sensor_uri(d.id), d)
 
@@ -461,6 +478,7 @@ class BmcModel:
                 "Name": f"{self.tray} BMC", "ManagerType": "BMC", "Manufacturer": "rackval",
                 "Model": "SIM-BMC", "FirmwareVersion": self.twin.firmware_of(self.tray), "UUID": self.uuid,
                 "PowerState": "On", "Status": {"State": "Enabled", "Health": "OK"},
+                "DateTime": iso(self.twin.clock.now(), self.epoch), "DateTimeLocalOffset": "+00:00",
                 "LogServices": link(f"{self.manager_uri}/LogServices"),
                 "Links": {"ManagerForServers": [link(self.system_uri)],
                           "ManagerForChassis": [link(self.chassis_uri)]}}

@@ -48,6 +48,7 @@ from harness.sim.redfish_http import HttpService, json_response
 from harness.sim.redfish_rackmgr import RackManagerModel
 from harness.sim.redfish_registry import error_body
 from harness.sim.redfish_resources import BmcModel, Personality
+from harness.sim.redfish_thresholds import ThresholdWatch
 from harness.sim.redfish_tls import TlsFiles, make_ca
 from harness.sim.twin import RackTwin
 from harness.sim.wire_fuzz import CONTENT_KINDS, Corruption, WireFault, mangle_json, send_mangled
@@ -111,7 +112,8 @@ class _Listener:
 
     def __init__(self, fleet: RedfishFleet, model: Any) -> None:
         self.fleet, self.model, self.name = fleet, model, model.name
-        self.core = ServiceCore(model, fleet.twin.clock, username=fleet.username, password=fleet.password)
+        self.core = ServiceCore(model, fleet.twin.clock, username=fleet.username, password=fleet.password,
+                                sync=fleet.sync)
         self.faults = _Faults()
         self.http = HttpService(self)
         self.reset_response = 204
@@ -213,6 +215,7 @@ class _Listener:
         if not self.ready():
             _reset_transport(request.transport)
             raise _Dropped()
+        self.fleet.sync()
         if self.faults.slow_s > 0 and (not self.faults.slow_methods or request.method in self.faults.slow_methods):
             await request.read()  # received, then processed slowly: the action still happens once
             await asyncio.sleep(self.faults.slow_s)  # real time: it exists to outlast a real client timeout
@@ -273,6 +276,7 @@ class RedfishFleet:
         self._thread: threading.Thread | None = None
         self._monitor: asyncio.Task[None] | None = None
         self._lock = threading.Lock()
+        self._thresholds: ThresholdWatch | None = None
 
     def check_credentials(self, user: str, password: str) -> bool:
         import hmac
@@ -367,9 +371,29 @@ class RedfishFleet:
     # ------------------------------------------------------------------ events from the twin
     def _on_twin_event(self, kind: str, data: dict[str, object]) -> None:
         t = float(data.get("t", 0.0))  # type: ignore[arg-type]
+        if self._thresholds is not None:  # crossings before this event are logged before it (SEL in time order)
+            self._thresholds.advance(t)
         for svc in list(self._services.values()):
             for info, origin in svc.model.events_for(kind, data):
                 svc.core.record(t, info, origin)
+
+    def sync(self) -> None:
+        """Bring the twin and the threshold watch up to now: events due by now are logged and streamed
+        (a BMC scans its sensors all the time; here every request stands in for that scan)."""
+        with self.twin._lock:
+            now = self.twin.sync()
+            if self._thresholds is not None:
+                self._thresholds.advance(now)
+
+    def _record_crossing(self, service: str, t: float, info: dict[str, Any], origin: str) -> None:
+        self._services[service].core.record(t, info, origin)
+
+    def _start_watch(self) -> None:
+        """Threshold-crossing events (redfish_thresholds.py), fed by the twin at every state change."""
+        sensors = [s for svc in self._services.values() for s in svc.model.threshold_sensors()]
+        with self.twin._lock:  # one consistent start: curves and time under the twin's lock
+            self._thresholds = ThresholdWatch(self.twin, sensors, self._record_crossing, self.twin.sync())
+            self.twin.watchers.append(self._thresholds.on_change)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> dict[str, str]:
@@ -389,6 +413,7 @@ class RedfishFleet:
             except BaseException:
                 self._shutdown_loop()
                 raise
+            self._start_watch()
             self.twin.listeners.append(self._on_twin_event)
             return self.endpoints
 
@@ -419,6 +444,10 @@ class RedfishFleet:
                 return
             with contextlib.suppress(ValueError):
                 self.twin.listeners.remove(self._on_twin_event)
+            if self._thresholds is not None:
+                with contextlib.suppress(ValueError):
+                    self.twin.watchers.remove(self._thresholds.on_change)
+                self._thresholds = None
             try:
                 asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=30)
             finally:

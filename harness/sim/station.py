@@ -26,8 +26,9 @@ from harness.sim.twin import RackTwin
 
 class SimStation:
     def __init__(self, profile: Profile, *, clock: Clock, seed: int = 0, rack_serial: str = "SIM-0001",
-                 host: str = "127.0.0.1") -> None:
+                 host: str = "127.0.0.1", tls: bool = True) -> None:
         self.profile, self.clock, self.host = profile, clock, host
+        self.tls = tls  # HTTPS with a CA made for this station; the harness verifies with it
         self.twin = RackTwin(profile, clock, seed=seed, serial=rack_serial)
         self.twin.start_powered()
         self.secrets = {
@@ -48,7 +49,8 @@ class SimStation:
 
     def start(self) -> Station:
         bmc = self.secrets["bmc"]
-        self.fleet = RedfishFleet(self.twin, username=bmc["username"], password=bmc["password"], host=self.host)
+        self.fleet = RedfishFleet(self.twin, username=bmc["username"], password=bmc["password"], host=self.host,
+                                  tls=self.tls)
         urls = self.fleet.start()
         roles: dict[str, str] = getattr(self.fleet, "roles", {})
         ca_file: str | None = getattr(self.fleet, "ca_file", None)
@@ -107,6 +109,12 @@ class SimStation:
             YAML().dump(self.secrets, fh)
         data = self.station.model_dump(mode="json", exclude={"base_dir"})
         data["credentials_file"] = secrets_path.name
+        ca = self.fleet.ca_file if self.fleet is not None else None
+        if ca:  # the station's CA beside the station file: the harness verifies the BMCs with it
+            ca_path = path.with_name(path.stem + ".ca.pem")
+            ca_path.write_bytes(Path(ca).read_bytes())
+            for bmc in data.get("bmcs", []):
+                bmc["ca_file"] = ca_path.name
         with path.open("w", encoding="utf-8") as fh:
             fh.write(f"# Simulated station for profile {self.profile.sku}, written by `rackval sim`.\n")
             YAML().dump(data, fh)

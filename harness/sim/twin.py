@@ -136,6 +136,9 @@ class RackTwin:
         self.coolant_flow_lpm = max(1.0, profile.thermal.flow_lpm_per_kw * design_kw)
         self.coolant_return = Lagged(profile.thermal.coolant_tau_s, profile.thermal.coolant_supply_c)
         self.listeners: list[Callable[[str, dict[str, object]], None]] = []
+        # called (under the lock) with the time of every state change, after the lagged signals were
+        # retargeted: a threshold watch re-reads exact_sources() there (see redfish_thresholds.py)
+        self.watchers: list[Callable[[float], None]] = []
         cdu = profile.cdu
         self.pumps: dict[str, bool] = {f"pump{i + 1}": True for i in range(cdu.pumps)} if cdu else {}
         self._no_flow_since: float | None = None
@@ -233,6 +236,8 @@ class RackTwin:
                 tray.temp.retarget(t, supply + tray.spec.r_c_per_kw * p / 1000.0)
         heat_kw = sum(self._tray_power_exact(tr) for tr in self.trays.values()) / 1000.0
         self.coolant_return.retarget(t, supply + self._coolant_dt(heat_kw))
+        for watcher in self.watchers:
+            watcher(t)
 
     def _fan_pct(self, tray: Tray) -> float:
         """The fan controller in steady state: speed rises with load from its minimum; when fans fail the
@@ -815,6 +820,49 @@ class RackTwin:
             self._now()
             return self._bus_load_w()
 
+    # ------------------------------------------------------------------ exact curves (threshold watch)
+    def sync(self) -> float:
+        """Process every transition up to the clock's now (each one tells the watchers); returns now."""
+        with self._lock:
+            return self._now()
+
+    def exact_signals(self) -> dict[str, tuple[str, float, float]]:
+        """How each quantity a BMC judges against thresholds follows a source of :meth:`exact_sources`:
+        key -> (source, ref, gain), value = ref + gain * (source - ref). Fixed for the rack. Keys:
+        ``<tray>/gpu<n>``, ``<tray>/asic``, ``<tray>/inlet``, ``<tray>/power``, ``coolant/supply_c``,
+        ``coolant/return_c``. Sensor faults (stuck, NaN) are not in it: they are not the physics."""
+        th = self.profile.thermal
+        out: dict[str, tuple[str, float, float]] = {}
+        for name, tr in self.trays.items():
+            ref = th.air_inlet_c if tr.spec.fans else th.coolant_supply_c
+            for g in range(tr.spec.gpus):
+                out[f"{name}/gpu{g}"] = (f"{name}/temp", ref, 1.0 - 0.02 * g)  # as tray_temperatures_c
+            if not tr.spec.gpus:
+                out[f"{name}/asic"] = (f"{name}/temp", ref, 1.0)
+            out[f"{name}/inlet"] = ("air_inlet", 0.0, 1.0)
+            out[f"{name}/power"] = (f"{name}/power", 0.0, 1.0)
+        out["coolant/supply_c"] = ("coolant/supply", 0.0, 1.0)
+        out["coolant/return_c"] = ("coolant/return", 0.0, 1.0)
+        return out
+
+    def exact_sources(self) -> dict[str, tuple[object, ...]]:
+        """The noise-free curve of each source from the last state change until the next one, as
+        parameters (see :func:`source_curve`). A snapshot: a watcher keeps it to find, exactly, when a
+        value crossed a threshold between two changes, whoever reads the twin and when."""
+        with self._lock:
+            th = self.profile.thermal
+            out: dict[str, tuple[object, ...]] = {"air_inlet": ("const", th.air_inlet_c)}
+            for name, tr in self.trays.items():
+                lag = tr.temp
+                out[f"{name}/temp"] = ("lag", lag.t0, lag.v0, lag.target, lag.tau)
+                out[f"{name}/power"] = ("const", self._tray_power_exact(tr))
+            rate = self.profile.cdu.supply_rise_c_per_min_no_flow / 60.0 if self.profile.cdu else 0.0
+            ramp = (th.coolant_supply_c, rate, self._no_flow_since)
+            r = self.coolant_return
+            out["coolant/supply"] = ("ramp", *ramp)
+            out["coolant/return"] = ("ramp_lag", *ramp, r.t0, r.v0, r.target, r.tau)
+            return out
+
     # ------------------------------------------------------------------ identity
     def serial_of(self, what: str) -> str:
         code = int(uniform(self.seed, f"serial|{what}", 0, 10**8))
@@ -850,3 +898,27 @@ class RackTwin:
             heat_kw = sum(self._tray_power_exact(tr) for tr in self.trays.values()) / 1000.0
             self.coolant_return = Lagged(self.profile.thermal.coolant_tau_s,
                                          self.profile.thermal.coolant_supply_c + self._coolant_dt(heat_kw))
+
+
+
+def source_curve(params: tuple[object, ...]) -> tuple[Callable[[float], float], bool, float | None]:
+    """(value at t, monotone?, the value it settles at or None if it does not) for exact_sources() params."""
+    kind = params[0]
+    if kind == "const":
+        v = float(params[1])  # type: ignore[arg-type]
+        return (lambda t: v), True, v
+    if kind == "lag":
+        t0, v0, target, tau = (float(x) for x in params[1:])  # type: ignore[arg-type]
+        return (lambda t: target + (v0 - target) * math.exp(-max(0.0, t - t0) / tau)), True, target
+    base, rate = float(params[1]), float(params[2])  # type: ignore[arg-type]
+    since = params[3]
+
+    def supply(t: float) -> float:
+        return base + (rate * max(0.0, t - since) if since is not None else 0.0)  # type: ignore[operator]
+    if kind == "ramp":
+        return supply, True, (base if since is None or rate == 0 else None)
+    t0, v0, target, tau = (float(x) for x in params[4:])  # type: ignore[arg-type]
+
+    def ret(t: float) -> float:  # supply ramp plus the lagged rise over it
+        return supply(t) + target + (v0 - target) * math.exp(-max(0.0, t - t0) / tau) - base
+    return ret, since is None, (target if since is None else None)

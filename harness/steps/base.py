@@ -3,7 +3,7 @@ which checks it against the envelope and hands it to the recorder at once (write
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from harness.clock import Clock, Deadline
@@ -18,6 +18,11 @@ if TYPE_CHECKING:
 
 class StepTimeout(RackvalError):
     """The step ran past its deadline (``timeout_s`` in the plan)."""
+
+
+class StepInterrupted(RackvalError):
+    """Something outside the step (a leak, a critical event) stopped it at a checkpoint; the step's
+    records say why (see harness/event_monitor.py)."""
 
 
 class Sink(Protocol):
@@ -38,6 +43,8 @@ class StepContext:
         self.deadline = Deadline.after(clock, timeout_s)
         self.measurements: list[Measurement] = []
         self.started = clock.now()
+        # set by the runner's event monitor: a reason to stop now (checked with the deadline), or None
+        self.interrupt: Callable[[], str | None] | None = None
 
     def measure(self, name: str, value: float, unit: str, *, limit: str | None = None,
                 component: str | None = None, meta: dict[str, object] | None = None) -> Measurement:
@@ -80,8 +87,12 @@ class StepContext:
         self.sink.log(message, severity)
 
     def check_deadline(self) -> None:
+        """A step's checkpoint: past its deadline, or stopped from outside (a leak event)?"""
         if self.deadline.expired():
             raise StepTimeout(f"step {self.step} ran past its deadline")
+        reason = self.interrupt() if self.interrupt is not None else None
+        if reason:
+            raise StepInterrupted(reason)
 
     @property
     def failed(self) -> list[Measurement]:

@@ -72,8 +72,10 @@ def parse_payload(bmc: str, data: str) -> list[RedfishEvent]:
 class EventStream:
     """Collect one BMC's SSE events on a daemon thread between :meth:`start` and :meth:`stop`."""
 
-    def __init__(self, client: BmcClient, *, connect_timeout_s: float | None = None) -> None:
+    def __init__(self, client: BmcClient, *, connect_timeout_s: float | None = None,
+                 event_filter: str | None = None) -> None:
         self.client = client
+        self.event_filter = event_filter  # an SSE $filter, e.g. "RegistryPrefix eq 'Environmental'"
         self.connect_timeout_s = connect_timeout_s or client.timeout_s
         self.error: RedfishError | None = None
         self._events: list[RedfishEvent] = []
@@ -97,9 +99,10 @@ class EventStream:
             raise RedfishError(self.client.name, "GET EventService", "no ServerSentEventUri: SSE not available")
         token = self.client.session_token()
         url = self.client.base_url + uri
+        params = {"$filter": self.event_filter} if self.event_filter else None
         try:
             resp = requests.get(url, headers={"X-Auth-Token": token, "Accept": "text/event-stream"}, stream=True,
-                                timeout=(self.connect_timeout_s, None), verify=self.client.verify)
+                                params=params, timeout=(self.connect_timeout_s, None), verify=self.client.verify)
         except requests.RequestException as exc:
             raise RedfishUnreachable(self.client.name, f"GET {uri}", f"SSE stream not opened: {exc}") from exc
         if resp.status_code != 200:
@@ -128,12 +131,17 @@ class EventStream:
                         self._events.extend(events)
                         self._cond.notify_all()
         except Exception as exc:  # connection dropped (BMC down) or closed by stop()
-            if not self._stop.is_set():
+            if not self._stop.is_set():  # a BMC that lost power or rebooted: the caller reopens it
                 self.error = RedfishUnreachable(self.client.name, "SSE", f"event stream broke: {exc}")
-                log.warning("%s", self.error)
+                log.info("%s", self.error)
         finally:
             with self._cond:
                 self._cond.notify_all()
+
+    @property
+    def alive(self) -> bool:
+        """Still receiving (not stopped, not broken, not closed by the service)."""
+        return self._thread is not None and self._thread.is_alive() and self.error is None
 
     def stop(self) -> None:
         """Close the stream and join the thread; safe to call twice."""
