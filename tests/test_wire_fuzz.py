@@ -293,9 +293,9 @@ def run_with_fault(tmp_path: Path, inject: str, plan: str = "tests/plans/mini_pr
      "sensor_sanity", "RedfishError", "compute01", "GET /redfish/v1/Chassis/compute01/Sensors"),
     (("{target: scpi, device: analyzer, action: wire, args: {kind: body_replace, data: 'OVER,LOAD', match: "
       "'numeric:normal:value?'}}"),
-     "load_sweep", "InstrumentReplyError", "analyzer", ":NUMeric:NORMal:VALue?"),
+     "ac_cycle", "InstrumentReplyError", "analyzer", ":NUMeric:NORMal:VALue?"),  # the AC cycle's inrush peak
     ("{target: scpi, device: analyzer, action: wire, args: {kind: reset, at: 0.4, match: 'numeric:normal:value?'}}",
-     "load_sweep", "InstrumentIOError", "analyzer", ":NUMeric:NORMal:VALue?"),
+     "ac_cycle", "InstrumentIOError", "analyzer", ":NUMeric:NORMal:VALue?"),
 ], ids=["redfish-malformed-json", "scpi-garbage", "scpi-reset-mid-reply"])
 def test_a_corrupted_device_errors_its_step_and_the_safe_state_is_still_verified(
         tmp_path: Path, inject: str, step: str, error: str, device: str, request_text: str) -> None:
