@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pyasn1.type import univ
 from pysnmp.proto import rfc1902, rfc1905
@@ -66,6 +66,8 @@ def rigs() -> Iterator[dict[str, tuple[PduAgent, Pdu]]]:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(vendor=st.sampled_from(VENDORS), what=st.sampled_from(["state", "power_w", "current_a", "digits", "model"]),
        value=replies)
+# a Raritan current is scaled by the decimal digits the PDU reports: a raw range cannot bound it
+@example(vendor="raritan_pdu2", what="current_a", value=rfc1902.Integer32(1_000_000_000))
 def test_any_reply_is_a_value_or_an_snmp_error(rigs: dict[str, tuple[PduAgent, Pdu]], vendor: str, what: str,
                                                 value: Any) -> None:
     agent, pdu = rigs[vendor]

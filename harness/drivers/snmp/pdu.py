@@ -710,7 +710,11 @@ class Pdu:
                 if item.digits_oid not in self._digits:
                     raise SnmpError(self.name, request, "decimal digits not read")
                 digits = self._digits[item.digits_oid]
-            return round(raw * spec.factor(digits), 9)  # 0.1 A steps read 2.4, not 2.4000000000000004
+            scaled = round(raw * spec.factor(digits), 9)  # 0.1 A steps read 2.4, not 2.4000000000000004
+            if spec.plausible is not None and not spec.plausible[0] <= scaled <= spec.plausible[1]:
+                raise SnmpError(self.name, request, f"implausible value {scaled:g} (raw {raw}, {digits} decimal "
+                                                    f"digits; expected {spec.plausible[0]:g}..{spec.plausible[1]:g})")
+            return scaled
         if spec.type == "OctetString":
             if tag != _STR_TAG:
                 raise SnmpError(self.name, request, f"expected a string, got {type(value).__name__}")

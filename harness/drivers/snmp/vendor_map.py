@@ -114,6 +114,9 @@ class ObjectSpec(_Strict):
     digits: DigitsSpec | None = Field(default=None, description="decimal digits read from the device")
     invalid: list[int] = Field(default_factory=list, description="raw values that mean 'not supported' (-1)")
     range: tuple[int, int] | None = Field(default=None, description="plausible raw range; outside -> error")
+    plausible: tuple[float, float] | None = Field(
+        default=None, description="plausible value in model units (A, W, V); outside -> error. For objects "
+                                  "whose scale the device reports (decimal digits), where a raw range cannot say it")
     mib_name: str = ""
 
     @field_validator("oid")
@@ -130,6 +133,8 @@ class ObjectSpec(_Strict):
     def _range_ordered(self) -> ObjectSpec:
         if self.range is not None and self.range[0] > self.range[1]:
             raise ValueError("range low > high")
+        if self.plausible is not None and self.plausible[0] > self.plausible[1]:
+            raise ValueError("plausible low > high")
         if self.digits is not None and self.type not in NUMERIC_TYPES:
             raise ValueError("digits only apply to integer types")
         return self
