@@ -21,10 +21,12 @@ from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 from rich.table import Table
+from rich.text import Text
 
 from harness.config.plan import load_plan
 from harness.config.station import load_station
 from harness.errors import ConfigError
+from harness.interrupts import STOP
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Hardware-in-the-loop validation of AI racks.")
 plans_app = typer.Typer(no_args_is_help=True, help="Check plans and envelopes without touching hardware.")
@@ -150,26 +152,34 @@ class _CtrlC:
     def __enter__(self) -> _CtrlC:
         if threading.current_thread() is threading.main_thread():
             self.prev = signal.signal(signal.SIGINT, self.handle)
+            STOP.on_held = self.held
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self.prev is not None:
             signal.signal(signal.SIGINT, self.prev)
+            STOP.on_held = None
 
     def handle(self, signum: int, frame: Any) -> None:
-        if not self.confirm or self.asking:
-            raise KeyboardInterrupt
+        if STOP.is_held or not self.confirm or self.asking:
+            STOP.request("Ctrl-C")  # while the run is finishing this only records it (harness.interrupts)
+            return
         self.asking = True
         try:
             if self.progress is not None:
                 self.progress.stop()
             if _ask("Abort the run? The rack will be brought to its safe state"):
-                raise KeyboardInterrupt
+                STOP.request("Ctrl-C")
             err.print("continuing")
         finally:
             self.asking = False
             if self.progress is not None:
                 self.progress.start()
+
+    @staticmethod
+    def held(what: str) -> None:
+        err.print(f"{what}: the run is finishing (safe state, records); it cannot be interrupted, please wait",
+                  highlight=False)
 
 
 @app.command()
@@ -233,16 +243,25 @@ def run(
     args += ["--resume", resume] if resume else []
     args += ["--yes"] if yes else []
     live = _Live()
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[live]}"),
-                  console=console, transient=False) as progress:
-        plugin = _Progress(progress, live)
-        from harness.pytest_plugin import HOOKS_KEY
+    ctrl_c = _CtrlC(confirm=_interactive(yes), progress=None)
+    with ctrl_c:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[live]}"),
+                      console=console, transient=False) as progress:
+            ctrl_c.progress = progress
+            plugin = _Progress(progress, live)
+            from harness.pytest_plugin import HOOKS_KEY
 
-        plugin.hooks = {"live": live, "confirm": _ask if _interactive(yes) else None}
-        plugin.hooks_key = HOOKS_KEY
-        with _CtrlC(confirm=_interactive(yes), progress=progress):
+            plugin.hooks = {"live": live, "confirm": _ask if _interactive(yes) else None}
+            plugin.hooks_key = HOOKS_KEY
             rc = pytest.main(args, plugins=[plugin])
+            ctrl_c.progress = None
+        with STOP.held():  # the run has ended: a late Ctrl-C must not lose its junit.xml or its summary
+            _report_run(plugin, int(rc), tmp)
+
+
+def _report_run(plugin: _Progress, rc: int, tmp: Path) -> NoReturn:
+    """After pytest: move junit.xml into the run directory, print the result, exit with its code."""
     if plugin.collect_errors:
         for line in plugin.collect_errors:
             err.print(f"[red]{escape(line)}[/red]", highlight=False, soft_wrap=True)
@@ -250,7 +269,7 @@ def run(
     if not plugin.results:
         for line in plugin.setup_errors:
             err.print(f"[red]{escape(line)}[/red]", highlight=False, soft_wrap=True)
-        err.print(f"no run was recorded (pytest exit {int(rc)})")
+        err.print(f"no run was recorded (pytest exit {rc})")
         raise typer.Exit(EXIT_ERROR)
     result = plugin.results[0]
     if result.bad_input is not None:
@@ -298,15 +317,16 @@ def _print_result(result: Any) -> None:
         attempts = ", ".join(a.verdict or a.status for a in step.attempts) if len(step.attempts) > 1 else ""
         if step.restored:
             attempts = (attempts + " " if attempts else "") + "(earlier session)"
-        table.add_row(escape(step.name), f"[{VERDICT_STYLE.get(step.verdict, '')}]{step.verdict}[/]", attempts,
+        verdict = step.verdict or step.status
+        table.add_row(escape(step.name), Text(verdict, style=VERDICT_STYLE.get(verdict, "")), attempts,
                       escape(detail))  # device replies and names are text, never markup
     if result.safe_state is not None:
         for o in result.safe_state.outcomes:
             table.add_row(f"safe state: {escape(o.name)}", "[green]OK[/]" if o.ok else "[red]NOT SAFE[/]", "",
                           escape(o.detail))
     console.print(table)
-    console.print(f"[{VERDICT_STYLE.get(result.verdict, '')}]{result.verdict}[/]  results in {result.run_dir}",
-                  highlight=False)
+    console.print(Text(result.verdict, style=VERDICT_STYLE.get(result.verdict, "")),
+                  Text(f" results in {result.run_dir}"), highlight=False)
 
 
 @app.command()

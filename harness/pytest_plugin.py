@@ -110,6 +110,12 @@ class PlanFile(pytest.File):
             raise
 
     def teardown(self) -> None:
+        from harness.interrupts import STOP
+
+        with STOP.held():  # the safe state and the result's hand-over to `rackval run` are not interruptible
+            self._finish_run()
+
+    def _finish_run(self) -> None:
         if self.session_run is not None:
             result = self.session_run.finish()
             if self.session_run in _OPEN_RUNS:

@@ -13,14 +13,11 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-import signal
 import subprocess
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import harness
@@ -32,6 +29,7 @@ from harness.envelopes import Measurement, coverage
 from harness.errors import ConfigError, DriverError, PowerActionUncertain, RackvalError, TransientDriverError
 from harness.event_monitor import EventMonitor
 from harness.interlock import check_serial
+from harness.interrupts import STOP, install_stop_signals
 from harness.locks import InstrumentLocks, RunLock
 from harness.rack import Rack
 from harness.results.recorder import Recorder, RunInfo, StepRecord
@@ -123,13 +121,15 @@ class RunSession:
         self.aborted = False
         self.stopped = False
         self.result: RunResult | None = None
-        self._prev_sigterm: object = None
+        self._restore_signals: Callable[[], None] | None = None
         self.bad_input: str | None = None
         self.store_url = options.store_url or default_store_url()
         self._run_lock: RunLock | None = None  # held from open to the end of finish (a crash frees it)
 
     # ------------------------------------------------------------------ open
     def open(self) -> None:
+        STOP.reset()
+        self._restore_signals = install_stop_signals()
         try:
             self._open()
         except ConfigError as exc:
@@ -198,7 +198,6 @@ class RunSession:
                        serial_check=serial_check, fault=opt.fault)
         self.recorder = Recorder(run_dir, self.store_url, self.clock, info, secret_values,
                                  envelope=self.plan.envelope, resume=prior is not None)
-        self._install_sigterm()
         self.recorder.start_run(identities)
         self.recorder.event("serial_check", serial_check, serial=opt.rack_serial)
         if opt.fault:
@@ -275,15 +274,6 @@ class RunSession:
         except Exception:  # the display must never stop a run
             return {}
 
-    def _install_sigterm(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-
-        def on_term(signum: int, frame: FrameType | None) -> None:
-            raise KeyboardInterrupt(f"signal {signum}")
-
-        self._prev_sigterm = signal.signal(signal.SIGTERM, on_term)
-
     # ------------------------------------------------------------------ steps
     @property
     def step_names(self) -> list[str]:
@@ -291,6 +281,17 @@ class RunSession:
 
     def run_step(self, index: int) -> StepRecord:
         assert self.rack is not None and self.recorder is not None, "open() first"
+        try:
+            return self._run_step(index)
+        except KeyboardInterrupt:  # the step (whichever of its records it was writing) ends ABORTED
+            self.aborted = self.stopped = True
+            rec = self.recorder.abort_open_step("aborted by the operator")
+            if rec is not None:
+                self.recorder.event("aborted", f"aborted by the operator during {rec.name}")
+            raise
+
+    def _run_step(self, index: int) -> StepRecord:
+        assert self.recorder is not None
         restored = self.recorder.restored(index)
         if restored is not None:  # finished by an earlier session of this run: not run again
             if restored.verdict in ("FAIL", "ERROR") and self.plan.plan.stop_on_fail:
@@ -301,6 +302,7 @@ class RunSession:
         step = self.plan.steps[index]
         attempts = step.retry.attempts if step.retry else 1
         rec_ = self.recorder
+        STOP.check()
         rec_.start_step(index, step.title, step.kind, attempts=attempts)
         if self.stopped:
             return rec_.end_step(status="SKIP", verdict="SKIP", message="not run: an earlier step did not pass")
@@ -327,11 +329,7 @@ class RunSession:
                 self.events.guard(ctx, getattr(kind, "EXPECTED_EVENTS", ()), lambda: kind.run(ctx, step))
             else:
                 kind.run(ctx, step)
-        except KeyboardInterrupt:
-            self.aborted = self.stopped = True
-            self.recorder.end_step(status="ABORTED", verdict="ABORTED", message="aborted by the operator")
-            self.recorder.event("aborted", f"aborted by the operator during {step.title}")
-            raise
+            STOP.check()  # a Ctrl-C that Python swallowed mid-step still aborts this step (run_step)
         except (DriverError, RackvalError) as exc:
             return "ERROR", "ERROR", f"{type(exc).__name__}: {exc}", exc
         except Exception as exc:  # a bug, not a rack problem: record it, keep the run's records whole
@@ -355,9 +353,17 @@ class RunSession:
     # ------------------------------------------------------------------ finish
     def finish(self) -> RunResult:
         """Sampler stopped, safe state (verified), final records, report, simulators stopped. Safe to
-        call once; never raises before the safe state has been attempted."""
+        call once; never raises before the safe state has been attempted. A stop request that came
+        before (while opening, between steps) makes the run ABORTED; one that comes during the finish
+        is held until it is done (harness.interrupts): the finish is what makes the rack safe."""
         if self.result is not None:
             return self.result
+        if STOP.requested is not None:
+            self.aborted = True
+        with STOP.held():
+            return self._finish()
+
+    def _finish(self) -> RunResult:
         report: SafeStateReport | None = None
         try:
             self._stop_sampler()
@@ -374,6 +380,9 @@ class RunSession:
                                     self.store_url)
             if rec is not None:
                 self._record_safe_state(report)
+                if STOP.held_requests:
+                    rec.event("stop_held", f"{STOP.held_requests[0]} while the run was finishing: held until the "
+                              "safe state was verified and the records written; the verdict stands")
                 status = "ABORTED" if self.aborted else ("COMPLETE" if verdict in ("PASS", "FAIL") else "ERROR")
                 rec.end_run(status=status, verdict=verdict)
                 rec.close()
@@ -386,8 +395,8 @@ class RunSession:
                 self.sim.stop()
             if self._run_lock is not None:
                 self._run_lock.release()
-            if self._prev_sigterm is not None:
-                signal.signal(signal.SIGTERM, self._prev_sigterm)  # type: ignore[arg-type]
+            if self._restore_signals is not None:
+                self._restore_signals()
         return self.result
 
     def _stop_sampler(self) -> None:

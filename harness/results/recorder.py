@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from harness.clock import Clock, monotonic
 from harness.config.plan import Envelope
 from harness.envelopes import Measurement
+from harness.interrupts import STOP
 from harness.rack import DeviceIdentity
 from harness.results.ocp import OcpWriter, validators_for
 from harness.results.scrub import Scrubber, ScrubFilter
@@ -104,6 +105,24 @@ class _Telemetry:
     ocp_v: list[float] = field(default_factory=list)
 
 
+class _WriteLock:
+    """The recorder's lock. A Ctrl-C that arrives while a row is being written takes effect once
+    it is committed: a KeyboardInterrupt inside a flush would leave the session needing a rollback
+    and every later write (the step's end, the safe state, the run's end) failing."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+
+    def __enter__(self) -> _WriteLock:
+        STOP.defer_begin()
+        self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+        STOP.defer_end()
+
+
 class Recorder:
     def __init__(self, run_dir: Path, store_url: str, clock: Clock, info: RunInfo, secrets: Sequence[str], *,
                  envelope: Envelope | None = None, resume: bool = False) -> None:
@@ -116,7 +135,7 @@ class Recorder:
         self.ocp = OcpWriter(run_dir / "ocp.jsonl", clock, resume=resume)
         self.steps: list[StepRecord] = []
         self.session = 1
-        self._lock = threading.RLock()
+        self._lock = _WriteLock()
         self._step_row: StepRow | None = None
         self._attempt_row: AttemptRow | None = None
         self._ocp_step: str | None = None
@@ -354,6 +373,13 @@ class Recorder:
                 self.db.commit()
             log.info("step %s ended: %s %s", rec.name, verdict, rec.message)
             return rec
+
+    def abort_open_step(self, message: str) -> StepRecord | None:
+        """End the step that is still running (a Ctrl-C between two of its records) as ABORTED."""
+        with self._lock:
+            if not self.steps or self.steps[-1].status != "RUNNING":
+                return None
+            return self.end_step(status="ABORTED", verdict="ABORTED", message=message)
 
     @property
     def _sid(self) -> str:

@@ -10,6 +10,7 @@ from harness.clock import Clock, Deadline
 from harness.config.plan import Envelope
 from harness.envelopes import Measurement, SeriesStats, check
 from harness.errors import RackvalError
+from harness.interrupts import STOP
 
 if TYPE_CHECKING:
     from harness.rack import Rack
@@ -88,6 +89,7 @@ class StepContext:
 
     def check_deadline(self) -> None:
         """A step's checkpoint: past its deadline, or stopped from outside (a leak event)?"""
+        STOP.check()  # a Ctrl-C swallowed where Python only prints exceptions
         if self.deadline.expired():
             raise StepTimeout(f"step {self.step} ran past its deadline")
         reason = self.interrupt() if self.interrupt is not None else None

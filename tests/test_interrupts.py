@@ -1,0 +1,177 @@
+"""Ctrl-C at any moment (harness/interrupts.py): a step aborts, a store write is never cut in half,
+the safe state and the final records are never interrupted, and a Ctrl-C that Python swallowed is
+not lost. The signals are real (raised in this process or sent to a `rackval run` process)."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.config.plan import load_plan
+from harness.envelopes import Measurement
+from harness.interrupts import STOP, install_stop_signals
+from harness.runner import RunOptions, RunResult, RunSession
+
+ROOT = Path(__file__).resolve().parent.parent
+SMOKE = ROOT / "test_plans" / "mini_smoke.yaml"
+CLI = [sys.executable, "-m", "harness.cli"]
+EXIT_FOR = {"PASS": 0, "FAIL": 1, "ERROR": 3, "ABORTED": 3}
+
+
+def _session(tmp_path: Path) -> RunSession:
+    return RunSession(load_plan(SMOKE), RunOptions(sim=True, seed=3, rack_serial="SIM-1", operator="ci",
+                                                   out_dir=tmp_path / "run", store_url=f"sqlite:///{tmp_path}/r.db",
+                                                   yes=True))
+
+
+def _run_rows(tmp_path: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]], list[str]]:
+    con = sqlite3.connect(tmp_path / "r.db")
+    runs = con.execute("select status, verdict from runs").fetchall()
+    steps = con.execute("select name, status, verdict from steps order by id").fetchall()
+    events = [k for (k,) in con.execute("select kind from events order by id")]
+    return runs, steps, events
+
+
+def test_a_ctrl_c_during_the_safe_state_is_held_until_the_run_is_recorded(tmp_path: Path) -> None:
+    session = _session(tmp_path)
+    result: RunResult | None = None
+    try:
+        session.open()
+        for index in range(len(session.step_names)):
+            session.run_step(index)
+        assert session.rack is not None
+        reach_safe_state = session.rack.safe_state
+
+        def ctrl_c_then_safe_state():  # type: ignore[no-untyped-def]
+            signal.raise_signal(signal.SIGINT)  # the operator presses Ctrl-C as the rack is being made safe
+            signal.raise_signal(signal.SIGTERM)  # and the station's service manager asks to stop
+            return reach_safe_state()
+
+        session.rack.safe_state = ctrl_c_then_safe_state  # type: ignore[method-assign]
+        result = session.finish()
+    finally:
+        if result is None:
+            session.finish()
+    assert result.safe_state is not None and result.safe_state.ok, result.safe_state
+    assert result.verdict == "PASS", "every step ran: a late Ctrl-C does not change the verdict"
+    assert STOP.held_requests == ["Ctrl-C", "signal SIGTERM"]
+    runs, steps, events = _run_rows(tmp_path)
+    assert runs == [("COMPLETE", "PASS")]
+    assert all(status != "RUNNING" for _, status, _ in steps), steps
+    assert "stop_held" in events
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "the run puts the handlers back"
+
+
+def test_a_ctrl_c_during_a_store_write_takes_effect_once_the_row_is_committed(tmp_path: Path) -> None:
+    session = _session(tmp_path)
+    result: RunResult | None = None
+    try:
+        session.open()
+        recorder = session.recorder
+        assert recorder is not None
+        recorder.start_step(0, "probe", "sensor_sanity")
+        m = Measurement(name="probe_value", value=1.0, unit="W", component="compute01", t=0.0)
+        with pytest.raises(KeyboardInterrupt):
+            with recorder._lock:  # noqa: SLF001 - the write section a signal may land in
+                signal.raise_signal(signal.SIGINT)  # arrives in the middle of the write...
+                recorder.measurement(m)  # ...which still completes
+        assert STOP.requested == "Ctrl-C"
+        recorder.end_step(status="ABORTED", verdict="ABORTED", message="aborted")  # the session still works
+        session.aborted = True
+        result = session.finish()
+    finally:
+        if result is None:
+            session.finish()
+    con = sqlite3.connect(tmp_path / "r.db")
+    assert con.execute("select value from measurements where name = 'probe_value'").fetchall() == [(1.0,)]
+    assert _run_rows(tmp_path)[0] == [("ABORTED", "ABORTED")]
+
+
+class _DropsCtrlC:
+    """Its finaliser is where Python's signal handler happens to run: the KeyboardInterrupt raised
+    there is only printed ("Exception ignored in ...")."""
+
+    def __del__(self) -> None:
+        signal.raise_signal(signal.SIGINT)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_ctrl_c_that_python_swallowed_still_aborts_the_next_step(tmp_path: Path) -> None:
+    session = _session(tmp_path)
+    result: RunResult | None = None
+    try:
+        session.open()
+        session.run_step(0)
+        dropper = _DropsCtrlC()
+        del dropper  # the KeyboardInterrupt is raised and swallowed here
+        with pytest.raises(KeyboardInterrupt):
+            session.run_step(1)
+        result = session.finish()
+    finally:
+        if result is None:
+            session.finish()
+    assert result.verdict == "ABORTED" and result.safe_state is not None and result.safe_state.ok
+    runs, steps, _ = _run_rows(tmp_path)
+    assert runs == [("ABORTED", "ABORTED")]
+    assert all(status != "RUNNING" for _, status, _ in steps), steps
+
+
+def test_stop_signals_are_routed_only_where_nobody_claimed_sigint() -> None:
+    def mine(signum: int, frame: object) -> None:
+        pass
+
+    previous = signal.signal(signal.SIGINT, mine)
+    try:
+        restore = install_stop_signals()
+        assert signal.getsignal(signal.SIGINT) is mine, "`rackval run`'s own handler (it asks first) stays"
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+        restore()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.parametrize("delay_s", [0.0, 0.4, 0.8, 1.2, 1.6])
+def test_a_ctrl_c_at_any_moment_leaves_one_coherent_record(tmp_path: Path, delay_s: float) -> None:
+    """Whenever it lands (in a step, between steps, during the safe state, after it), the run is
+    never left RUNNING, the safe state is verified, and the exit code is the stored verdict's."""
+    run_dir = tmp_path / "out"
+    proc = subprocess.Popen([*CLI, "run", str(SMOKE), "--sim", "--rack-serial", "SIM-1", "--yes", "--out",
+                             str(run_dir)], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+    ocp = run_dir / "ocp.jsonl"
+    try:
+        for _ in range(1200):
+            if ocp.exists() and '"name":"load_sweep"' in ocp.read_text():
+                break
+            try:
+                proc.wait(0.05)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+        time.sleep(delay_s)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    con = sqlite3.connect(tmp_path / "runs" / "results.db")
+    runs = con.execute("select status, verdict from runs").fetchall()
+    assert len(runs) == 1, out + err
+    (status, verdict), = runs
+    assert status in ("COMPLETE", "ABORTED") and verdict in ("PASS", "ABORTED"), (runs, out + err)
+    if proc.returncode == -signal.SIGINT:  # it came after everything was done, as the process exited
+        assert f"{verdict}  results in" in out, out + err
+    else:
+        assert proc.returncode == EXIT_FOR[verdict], out + err
+    steps = con.execute("select name, status from steps").fetchall()
+    assert all(s != "RUNNING" for _, s in steps), steps
+    safe = con.execute("select m.value from measurements m join steps s on s.id = m.step_id "
+                       "where s.kind = 'safe_state' and m.name = 'safe_state_verified'").fetchall()
+    assert len(safe) == 3 and all(v == 1.0 for (v,) in safe), safe
+    assert "Traceback" not in err, err
+    assert (run_dir / "report.html").exists() and (run_dir / "junit.xml").exists()
