@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# CI must give the same answer for the same code: hypothesis draws its examples from a seed derived
+# from each test, not at random. `RACKVAL_HYPOTHESIS=explore pytest ...` (or `--hypothesis-profile
+# explore`) searches afresh; add what it finds as an @example.
+settings.register_profile("deterministic", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("RACKVAL_HYPOTHESIS", "deterministic"))
 
 
 @pytest.fixture
