@@ -51,8 +51,9 @@ class StopRequests:
         raise KeyboardInterrupt(what)
 
     def check(self) -> None:
-        """A checkpoint: a request Python swallowed (raised where exceptions are only printed) stops here."""
-        if self.requested is not None and not self._held:
+        """A checkpoint: a request Python swallowed (raised where exceptions are only printed) stops here.
+        Main thread only, where a signal would have raised it: a worker thread ends its job normally."""
+        if self.requested is not None and not self._held and threading.current_thread() is threading.main_thread():
             raise KeyboardInterrupt(self.requested)
 
     def defer_begin(self) -> None:

@@ -360,8 +360,11 @@ class RunSession:
             return self.result
         if STOP.requested is not None:
             self.aborted = True
-        with STOP.held():
-            return self._finish()
+        try:
+            with STOP.held():
+                return self._finish()
+        finally:
+            STOP.reset()  # this run's requests are spent: none may stop a later run in this process
 
     def _finish(self) -> RunResult:
         report: SafeStateReport | None = None
@@ -381,8 +384,8 @@ class RunSession:
             if rec is not None:
                 self._record_safe_state(report)
                 if STOP.held_requests:
-                    rec.event("stop_held", f"{STOP.held_requests[0]} while the run was finishing: held until the "
-                              "safe state was verified and the records written; the verdict stands")
+                    rec.event("stop_held", f"{', '.join(STOP.held_requests)} while the run was finishing: held "
+                              "until the safe state was verified and the records written; the verdict stands")
                 status = "ABORTED" if self.aborted else ("COMPLETE" if verdict in ("PASS", "FAIL") else "ERROR")
                 rec.end_run(status=status, verdict=verdict)
                 rec.close()
