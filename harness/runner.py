@@ -22,6 +22,7 @@ from typing import Any
 
 import harness
 from harness.clock import Clock, RealClock, VirtualClock
+from harness.config.loader import field_line
 from harness.config.plan import LoadedPlan, StepBase
 from harness.config.profile import load_profile
 from harness.config.station import Credentials, Station, load_station, select_rack
@@ -166,7 +167,7 @@ class RunSession:
             credentials = Credentials(station)
             secret_values = credentials.values()
         if self.plan.plan.profile and self.plan.plan.profile != profile.sku:
-            raise ConfigError(str(self.plan.path), None, "profile",
+            raise ConfigError(str(self.plan.path), field_line(self.plan.path, "profile"), "profile",
                               f"plan is written for {self.plan.plan.profile!r} but the station has a {profile.sku!r} rack")
         run_id = prior["id"] if prior else new_run_id(self.clock, opt.rack_serial)
         run_dir = Path(prior["out_dir"]) if prior else (opt.out_dir or Path.cwd() / "runs" / run_id)

@@ -36,10 +36,13 @@ def test_a_station_lists_several_racks_and_each_run_sees_one(tmp_path: Path) -> 
     assert [i.name for i in a.instruments] == ["analyzer"], "station-level instruments are shared"
     assert a.station_id == "line3" and not a.racks
     assert select_rack(station, "rackB").bmcs[0].url == "https://10.0.2.1"
-    with pytest.raises(ConfigError, match="give --rack NAME or --all-racks"):
-        select_rack(station, None)
-    with pytest.raises(ConfigError, match="no rack 'rackC'"):
-        select_rack(station, "rackC")
+    racks_line = STATION.splitlines().index("racks:") + 1
+    with pytest.raises(ConfigError, match="give --rack NAME or --all-racks") as exc:
+        select_rack(station, None, str(path))
+    assert str(exc.value).startswith(f"{path}:{racks_line}: racks: "), exc.value  # where the racks are listed
+    with pytest.raises(ConfigError, match="no rack 'rackC'") as exc:
+        select_rack(station, "rackC", str(path))
+    assert str(exc.value).startswith(f"{path}:{racks_line}: --rack: "), exc.value
 
 
 def test_single_rack_station_files_stay_valid_and_mixing_is_refused(tmp_path: Path) -> None:

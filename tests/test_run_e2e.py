@@ -162,3 +162,5 @@ def test_a_plan_for_another_sku_is_bad_input(tmp_path: Path, root: Path) -> None
                      "--rack-serial", "SIM-1", "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert result.returncode == 2
     assert "plan is written for 'mini' but the station has a 'nvl72' rack" in " ".join(result.stderr.split())
+    profile_line = (root / "test_plans" / "mini_smoke.yaml").read_text().splitlines().index("profile: mini") + 1
+    assert f"mini_smoke.yaml:{profile_line}: profile:" in result.stderr, result.stderr

@@ -115,6 +115,14 @@ def _last_path(node: Any) -> tuple[Any, ...]:
             return tuple(path)
 
 
+def field_line(path: Path | str, *keys: Any) -> int | None:
+    """Line of a field of a file already validated, for errors found later (while opening a run)."""
+    try:
+        return line_of(read_yaml(Path(path)), keys)
+    except ConfigError:  # the file changed or went away since: name it without a line
+        return None
+
+
 def line_of(node: Any, path: tuple[Any, ...]) -> int | None:
     """1-based line of the deepest element of ``path`` that exists in ``node``."""
     line: int | None = _start_line(node)

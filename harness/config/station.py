@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from harness.config.loader import DOCUMENT, load_model, read_yaml, to_plain
+from harness.config.loader import DOCUMENT, field_line, load_model, read_yaml, to_plain
 from harness.errors import ConfigError
 
 BmcRole = Literal["compute_tray", "switch_tray", "rack_manager", "power_shelf", "cdu"]
@@ -247,11 +247,12 @@ def select_rack(station: Station, name: str | None, where: str = "station") -> S
         if name:
             raise ConfigError(where, None, "--rack", f"the station lists no racks; {name!r} is not one of them")
         return station
+    line = field_line(where, "racks") if Path(where).is_file() else None  # where the racks are listed
     if not name:
-        raise ConfigError(where, None, "racks", f"the station lists {len(station.racks)} racks "
+        raise ConfigError(where, line, "racks", f"the station lists {len(station.racks)} racks "
                           f"({', '.join(r.name for r in station.racks)}): give --rack NAME or --all-racks")
     try:
         return station.rack(name)
     except KeyError:
-        raise ConfigError(where, None, "--rack", f"no rack {name!r} in the station "
+        raise ConfigError(where, line, "--rack", f"no rack {name!r} in the station "
                           f"({', '.join(r.name for r in station.racks)})") from None
