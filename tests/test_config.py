@@ -8,7 +8,7 @@ import pytest
 
 from harness.config.plan import load_plan
 from harness.config.profile import load_profile
-from harness.config.station import load_station
+from harness.config.station import Credentials, load_station
 from harness.errors import ConfigError
 
 ENVELOPE = """sku: mini
@@ -103,6 +103,22 @@ bmcs:
     with pytest.raises(ConfigError) as e:
         load_station(path)
     assert "used twice" in str(e.value)
+
+
+def test_a_missing_credential_names_the_credentials_file_and_the_environment_variable(tmp_path: Path) -> None:
+    (tmp_path / "secrets.yaml").write_text("bmc:\n  username: admin\npdu:\n  community: x\n")
+    path = tmp_path / "station.yaml"
+    path.write_text("station_id: s1\nprofile: mini\ncredentials_file: secrets.yaml\n"
+                    "bmcs:\n  - {name: a, url: 'http://h', credentials: bmc}\n")
+    creds = Credentials(load_station(path))
+    assert creds.get("bmc", "username") == "admin"
+    with pytest.raises(ConfigError) as e:
+        creds.get("bmc", "password")  # the set is there, the field is not: its line
+    assert str(e.value).startswith(f"{tmp_path / 'secrets.yaml'}:1: bmc.password: "), e.value
+    assert "RACKVAL_CRED_BMC_PASSWORD" in str(e.value)
+    with pytest.raises(ConfigError) as e:
+        creds.get("instruments", "token")
+    assert str(e.value).startswith(f"{tmp_path / 'secrets.yaml'}: instruments.token: "), e.value
 
 
 def test_profiles_load_and_wire_every_psu() -> None:

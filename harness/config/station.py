@@ -212,8 +212,9 @@ class Credentials:
 
     def __init__(self, station: Station, mapping: dict[str, dict[str, str]] | None = None) -> None:
         self._file: dict[str, dict[str, str]] = {k: dict(v) for k, v in (mapping or {}).items()}
+        self._path: Path | None = None
         if station.credentials_file and mapping is None:
-            path = station.path(station.credentials_file)
+            path = self._path = station.path(station.credentials_file)
             node = read_yaml(path)
             data = to_plain(node) or {}
             if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
@@ -221,14 +222,20 @@ class Credentials:
             self._file = {str(k): {str(f): str(x) for f, x in v.items()} for k, v in data.items()}
 
     def get(self, cred_set: str, field: str) -> str:
-        env = os.environ.get(f"RACKVAL_CRED_{cred_set}_{field}".upper().replace("-", "_"))
+        env_name = f"RACKVAL_CRED_{cred_set}_{field}".upper().replace("-", "_")
+        env = os.environ.get(env_name)
         if env is not None:
             return env
         try:
             return self._file[cred_set][field]
         except KeyError:
-            raise ConfigError("credentials", None, f"{cred_set}.{field}",
-                              "not in the environment nor in the station's credentials_file") from None
+            if self._path is None:
+                raise ConfigError("credentials", None, f"{cred_set}.{field}",
+                                  f"not in the environment ({env_name}) and the station names no "
+                                  "credentials_file") from None
+            line = field_line(self._path, cred_set) if cred_set in self._file else None  # the set, lacking a field
+            raise ConfigError(str(self._path), line, f"{cred_set}.{field}",
+                              f"not in this credentials file nor in the environment ({env_name})") from None
 
     def values(self) -> list[str]:
         """Every secret value known from the file (used to scrub outputs)."""
