@@ -407,28 +407,25 @@ class Pdu:
     def num_phases(self) -> int:
         """Input phases: the map's count object, else the rows of the phase-current table (GETBULK)."""
         if self._num_phases is None:
-            spec = self.vmap.device.num_phases
-            if spec is not None:
-                n = int(self._get([self._item("number of phases", spec)])[0])
-            else:
-                n = len(self._rows(self.vmap.device.phase_current_a, "phase"))
-            if n < 1:
-                raise SnmpError(self.name, "GET number of phases", f"implausible value {n}")
-            self._num_phases = n
+            self._num_phases = self._count("phases", self.vmap.device.num_phases, self.vmap.device.phase_current_a,
+                                           "phase")
         return self._num_phases
 
     def num_outlets(self) -> int:
         """Outlets: the map's count object, else the rows of the outlet-state table (GETBULK)."""
         if self._num_outlets is None:
-            spec = self.vmap.device.num_outlets
-            if spec is not None:
-                n = int(self._get([self._item("number of outlets", spec)])[0])
-            else:
-                n = len(self._rows(self.vmap.outlet.state, "outlet"))
-            if n < 1:
-                raise SnmpError(self.name, "GET number of outlets", f"implausible value {n}")
-            self._num_outlets = n
+            self._num_outlets = self._count("outlets", self.vmap.device.num_outlets, self.vmap.outlet.state, "outlet")
         return self._num_outlets
+
+    def _count(self, what: str, count: ObjectSpec | None, table: ObjectSpec, index: str) -> int:
+        """How many phases/outlets: the count object where the MIB has one, else the table's rows."""
+        if count is not None:
+            n = int(self._get([self._item(f"number of {what}", count)])[0])
+        else:
+            n = len(self._rows(table, index))
+        if n < 1:
+            raise SnmpError(self.name, f"GET number of {what}", f"implausible value {n}")
+        return n
 
     def total_power_w(self) -> float:
         """The PDU's own total (inlet) active power in watts."""
