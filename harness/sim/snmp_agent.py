@@ -216,6 +216,8 @@ class AgentFaults:
     seen: int = 0
     dropped: int = 0
     wire: WireFault | None = None  # reply datagrams damaged on the wire (harness/sim/wire_fuzz.py)
+    held: int = 0  # replies held back by ``delay_s`` right now
+    max_held: int = 0  # the most at once: how many requests a client had in flight
 
     def drop(self) -> bool:
         self.seen += 1
@@ -246,7 +248,15 @@ class _FaultyUdp(udp.UdpAsyncioTransport):
             if not outgoingMessage:
                 return
         if self.faults.delay_s > 0:
-            self.loop.call_later(self.faults.delay_s, super().send_message, outgoingMessage, transportAddress)
+            faults = self.faults
+            faults.held += 1
+            faults.max_held = max(faults.max_held, faults.held)
+
+            def release() -> None:
+                faults.held -= 1
+                super(_FaultyUdp, self).send_message(outgoingMessage, transportAddress)
+
+            self.loop.call_later(faults.delay_s, release)
         else:
             super().send_message(outgoingMessage, transportAddress)
 
