@@ -504,6 +504,19 @@ class Rack:
         return None
 
     # ------------------------------------------------------------------ identity
+    def _pdu_identity(self, name: str, pdu: Pdu) -> dict[str, str]:
+        """A read, so asked twice; a PDU that still does not answer is recorded as unreachable at start,
+        as a BMC is (the step that needs it fails on it), rather than refusing the whole run."""
+        for attempt in (1, 2):
+            try:
+                return pdu.identity()
+            except TransientDriverError as exc:
+                if attempt == 1:
+                    log.warning("%s: identity not answered (%s); asking again", name, exc)
+                else:
+                    log.error("%s: identity not readable: %s", name, exc)
+        return {"model": "unreachable at start"}
+
     def identities(self) -> list[DeviceIdentity]:
         out: list[DeviceIdentity] = []
         def ident(c: BmcClient) -> dict[str, str]:
@@ -518,7 +531,7 @@ class Rack:
                                       ident.get("firmware_version", ""), ident.get("manufacturer", ""),
                                       ident.get("part_number", ""), uri=ident.get("chassis_uri", "")))
         for name, pdu in self.pdus.items():
-            ident = pdu.identity()
+            ident = self._pdu_identity(name, pdu)
             out.append(DeviceIdentity(name, "pdu", ident.get("model", ""), ident.get("serial", ""),
                                       ident.get("firmware", "")))
         for link in self._links:
