@@ -169,8 +169,9 @@ class _CtrlC:
             if self.progress is not None:
                 self.progress.stop()
             if _ask("Abort the run? The rack will be brought to its safe state"):
-                STOP.request("Ctrl-C")
-            err.print("continuing")
+                STOP.request("Ctrl-C")  # raises now, or once the store write it interrupted is committed
+            else:
+                err.print("continuing")
         finally:
             self.asking = False
             if self.progress is not None:
