@@ -8,8 +8,9 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from conftest import ctrl_c_when_step_starts
 
 import pytest
 
@@ -145,20 +146,7 @@ def test_a_ctrl_c_at_any_moment_leaves_one_coherent_record(tmp_path: Path, delay
                              str(run_dir)], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             stdin=subprocess.DEVNULL)
     ocp = run_dir / "ocp.jsonl"
-    try:
-        for _ in range(1200):
-            if ocp.exists() and '"name":"load_sweep"' in ocp.read_text():
-                break
-            try:
-                proc.wait(0.05)
-                break
-            except subprocess.TimeoutExpired:
-                pass
-        time.sleep(delay_s)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=120)
-    finally:
-        proc.kill()
+    out, err = ctrl_c_when_step_starts(proc, ocp, "load_sweep", delay_s)
     con = sqlite3.connect(tmp_path / "runs" / "results.db")
     runs = con.execute("select status, verdict from runs").fetchall()
     assert len(runs) == 1, out + err

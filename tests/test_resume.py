@@ -4,11 +4,12 @@ that was never interrupted (same seed)."""
 from __future__ import annotations
 
 import json
-import signal
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+
+from conftest import ctrl_c_when_step_starts
 
 CLI = [sys.executable, "-m", "harness.cli"]
 
@@ -37,19 +38,7 @@ def test_abort_then_resume_equals_an_uninterrupted_run(tmp_path: Path, root: Pat
     proc = subprocess.Popen([*CLI, *base, "--out", str(tmp_path / "cut")], cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     ocp = tmp_path / "cut" / "ocp.jsonl"
-    try:
-        for _ in range(1200):
-            if ocp.exists() and '"name":"thermal_soak"' in ocp.read_text():
-                break
-            try:
-                proc.wait(0.05)
-                break
-            except subprocess.TimeoutExpired:
-                pass
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=120)
-    finally:
-        proc.kill()
+    out, err = ctrl_c_when_step_starts(proc, ocp, "thermal_soak")
     assert proc.returncode == 3, out + err
     db = tmp_path / "runs" / "results.db"
     con = sqlite3.connect(db)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import signal
 import sqlite3
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+from conftest import ctrl_c_when_step_starts
 
 import pytest
 
@@ -132,19 +133,7 @@ def test_ctrl_c_reaches_the_safe_state_and_marks_the_run_aborted(tmp_path: Path,
                              "SIM-1", "--out", str(run_dir)], cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     ocp = run_dir / "ocp.jsonl"
-    try:
-        for _ in range(1200):  # until the soak has started (the load is on)
-            if ocp.exists() and '"name":"thermal_soak"' in ocp.read_text():
-                break
-            try:
-                proc.wait(0.05)
-                break
-            except subprocess.TimeoutExpired:
-                pass
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=120)
-    finally:
-        proc.kill()
+    out, err = ctrl_c_when_step_starts(proc, ocp, "thermal_soak")
     assert proc.returncode == 3, out + err
     lines = ocp_lines(run_dir)
     assert_valid_ocp(lines)
