@@ -17,8 +17,8 @@ from harness.clock import VirtualClock, monotonic
 from harness.config.profile import load_profile
 from harness.drivers.snmp.engine import close_shared_loop
 from harness.drivers.snmp.pdu import Pdu, SnmpCredentials
-from harness.sim.snmp_agent import PduAgent
-from harness.sim.twin import RackTwin
+from harness.sim.physics.twin import RackTwin
+from harness.sim.snmp.agent import PduAgent
 
 OUTLETS = 48
 

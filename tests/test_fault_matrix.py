@@ -32,7 +32,7 @@ from harness.config.plan import load_plan
 from harness.envelopes import Measurement
 from harness.runner import RunOptions, RunResult, RunSession
 from harness.safety import PHASE_S
-from harness.sim.faults import MatrixCell, all_scenarios, matrix_cells
+from harness.sim.faults.scenarios import MatrixCell, all_scenarios, matrix_cells
 
 ROOT = Path(__file__).resolve().parent.parent
 GUARD_S = 120.0  # wall seconds; a cell takes 1-5 s on the CI machine

@@ -10,7 +10,7 @@ import pytest
 
 from harness.config.plan import load_plan
 from harness.runner import RunOptions, RunResult, RunSession
-from harness.sim.faults import Expectation, FaultScenario, all_scenarios
+from harness.sim.faults.scenarios import Expectation, FaultScenario, all_scenarios
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = all_scenarios()

@@ -11,8 +11,8 @@ import requests
 
 from harness.clock import VirtualClock
 from harness.config.profile import load_profile
-from harness.sim.redfish_server import RedfishFleet
-from harness.sim.twin import RackTwin
+from harness.sim.physics.twin import RackTwin
+from harness.sim.redfish.server import RedfishFleet
 
 USER, PASSWORD = "admin", "sim-secret"
 V1 = "/redfish/v1"

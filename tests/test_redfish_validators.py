@@ -21,8 +21,8 @@ import pytest
 from harness.clock import RealClock
 from harness.config.profile import load_profile
 from harness.paths import fixtures_dir
-from harness.sim.redfish_server import RedfishFleet
-from harness.sim.twin import RackTwin
+from harness.sim.physics.twin import RackTwin
+from harness.sim.redfish.server import RedfishFleet
 
 pytestmark = pytest.mark.validators
 

@@ -31,10 +31,10 @@ from harness.config.station import PduEndpoint, Station
 from harness.drivers.redfish.client import BmcClient
 from harness.errors import RedfishError, RedfishUnreachable, Refused
 from harness.rack import Rack
-from harness.sim.redfish_server import RedfishFleet
-from harness.sim.redfish_tls import make_ca
+from harness.sim.physics.twin import RackTwin
+from harness.sim.redfish.server import RedfishFleet
+from harness.sim.redfish.tls import make_ca
 from harness.sim.station import SimStation
-from harness.sim.twin import RackTwin
 
 ROOT = Path(__file__).resolve().parent.parent
 USER, PASSWORD = "rackval", "security-test-pw"

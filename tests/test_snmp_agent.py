@@ -29,8 +29,8 @@ from harness.clock import VirtualClock
 from harness.config.profile import load_profile
 from harness.drivers.snmp.engine import SnmpLoop
 from harness.drivers.snmp.vendor_map import load_vendor_map
-from harness.sim.snmp_agent import PduAgent
-from harness.sim.twin import RackTwin
+from harness.sim.physics.twin import RackTwin
+from harness.sim.snmp.agent import PduAgent
 
 VM = load_vendor_map("apc_rpdu2")
 STATE = VM.outlet.state

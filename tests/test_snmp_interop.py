@@ -11,8 +11,8 @@ import pytest
 
 from harness.clock import VirtualClock
 from harness.config.profile import load_profile
-from harness.sim.snmp_agent import PduAgent, V3User
-from harness.sim.twin import RackTwin
+from harness.sim.physics.twin import RackTwin
+from harness.sim.snmp.agent import PduAgent, V3User
 
 pytestmark = pytest.mark.skipif(shutil.which("snmpwalk") is None,
                                 reason="net-snmp tools are not installed (apt-get install snmp)")

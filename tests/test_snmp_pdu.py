@@ -23,8 +23,8 @@ from harness.drivers.snmp.engine import SnmpLoop, close_shared_loop, shared_loop
 from harness.drivers.snmp.pdu import Pdu, SnmpCredentials
 from harness.drivers.snmp.vendor_map import load_vendor_map
 from harness.errors import PowerActionUncertain, SnmpError, SnmpTimeout
-from harness.sim.snmp_agent import PduAgent
-from harness.sim.twin import RackTwin
+from harness.sim.physics.twin import RackTwin
+from harness.sim.snmp.agent import PduAgent
 
 VM = load_vendor_map("apc_rpdu2")
 RW = SnmpCredentials("2c", community="private")

@@ -15,8 +15,8 @@ from harness.drivers.snmp.engine import close_shared_loop
 from harness.drivers.snmp.pdu import Pdu, SnmpCredentials
 from harness.drivers.snmp.vendor_map import available_maps, load_vendor_map
 from harness.errors import SnmpError, SnmpTimeout
-from harness.sim.snmp_agent import AgentFaults, PduAgent, V3User
-from harness.sim.twin import RackTwin
+from harness.sim.physics.twin import RackTwin
+from harness.sim.snmp.agent import AgentFaults, PduAgent, V3User
 
 VENDORS = ["apc_rpdu2", "raritan_pdu2", "sentry4", "eaton_epdu"]
 RW = SnmpCredentials("2c", community="private")

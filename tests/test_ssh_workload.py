@@ -8,8 +8,8 @@ from harness.clock import VirtualClock
 from harness.config.profile import load_profile
 from harness.drivers.ssh.host import GpuWorkload, HostShell
 from harness.errors import HostError, HostUnreachable
-from harness.sim.ssh_hosts import HostFleet
-from harness.sim.twin import RackTwin
+from harness.sim.physics.twin import RackTwin
+from harness.sim.ssh.hosts import HostFleet
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from harness.clock import VirtualClock
 from harness.config.profile import load_profile
-from harness.sim.twin import RackTwin, noise
+from harness.sim.physics.twin import RackTwin, noise
 
 MINI = load_profile("mini")
 

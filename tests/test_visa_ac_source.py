@@ -15,9 +15,9 @@ from harness.drivers.visa.ac_source import AcSource
 from harness.drivers.visa.link import ScpiError, ScpiLink
 from harness.drivers.visa.properties import format_number
 from harness.paths import fixtures_dir
-from harness.sim.scpi_ac_source import PSU_DROPOUT_V
-from harness.sim.scpi_server import ScpiServer
-from harness.sim.twin import RackTwin
+from harness.sim.physics.twin import RackTwin
+from harness.sim.visa.ac_source import PSU_DROPOUT_V
+from harness.sim.visa.server import ScpiServer
 
 MODELS = ["chroma61800", "keysight_ac6800"]
 

@@ -19,8 +19,8 @@ from harness.drivers.visa.link import (
     resource_manager,
 )
 from harness.errors import InstrumentError, TransientDriverError
-from harness.sim.scpi_server import ScpiServer
-from harness.sim.twin import RackTwin
+from harness.sim.physics.twin import RackTwin
+from harness.sim.visa.server import ScpiServer
 
 
 @pytest.fixture

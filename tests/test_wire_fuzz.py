@@ -1,4 +1,4 @@
-"""Replies corrupted on the wire by the simulators (harness/sim/wire_fuzz.py), chosen by hypothesis:
+"""Replies corrupted on the wire by the simulators (harness/sim/faults/wire.py), chosen by hypothesis:
 malformed or mistyped Redfish JSON, SCPI garbage, SNMP datagrams damaged, replies truncated, connections
 reset mid-reply. Every driver must turn them into a typed error naming the device and the request (never
 a bare KeyError/ValueError/JSONDecodeError/pysnmp exception), must never send a power action twice
@@ -32,11 +32,11 @@ from harness.drivers.visa.link import ScpiLink
 from harness.drivers.visa.power_analyzer import PowerAnalyzer
 from harness.errors import DriverError, InstrumentError, PowerActionUncertain, RedfishError, SnmpError
 from harness.runner import RunOptions, RunResult, RunSession
-from harness.sim.redfish_server import RedfishFleet
-from harness.sim.scpi_server import ScpiServer
-from harness.sim.snmp_agent import PduAgent, V3User
-from harness.sim.twin import RackTwin
-from harness.sim.wire_fuzz import KINDS, Corruption, mangle_datagram, mangle_http, mangle_json, mangle_line
+from harness.sim.faults.wire import KINDS, Corruption, mangle_datagram, mangle_http, mangle_json, mangle_line
+from harness.sim.physics.twin import RackTwin
+from harness.sim.redfish.server import RedfishFleet
+from harness.sim.snmp.agent import PduAgent, V3User
+from harness.sim.visa.server import ScpiServer
 
 ROOT = Path(__file__).resolve().parent.parent
 USER, PASSWORD = "rackval", "wire-fuzz-pw"

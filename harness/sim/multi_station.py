@@ -19,8 +19,8 @@ from ruamel.yaml import YAML
 from harness.clock import Clock
 from harness.config.profile import Profile
 from harness.config.station import InstrumentEndpoint, RackWiring, Station
-from harness.sim.scpi_server import ScpiServer
 from harness.sim.station import SimStation
+from harness.sim.visa.server import ScpiServer
 
 SHARED_DEFAULT = {"bench_ac": ("ac_source", "chroma61800")}  # a bench AC source the line shares
 

@@ -15,13 +15,20 @@ from ruamel.yaml import YAML
 
 from harness.clock import Clock
 from harness.config.profile import Profile
-from harness.config.station import (BmcEndpoint, Credentials, HostEndpoint, InstrumentEndpoint, PduEndpoint,
-                                    Station, Timeouts)
-from harness.sim.redfish_server import RedfishFleet
-from harness.sim.scpi_server import ScpiServer
-from harness.sim.snmp_agent import PduAgent, V3User
-from harness.sim.ssh_hosts import HostFleet
-from harness.sim.twin import RackTwin
+from harness.config.station import (
+    BmcEndpoint,
+    Credentials,
+    HostEndpoint,
+    InstrumentEndpoint,
+    PduEndpoint,
+    Station,
+    Timeouts,
+)
+from harness.sim.physics.twin import RackTwin
+from harness.sim.redfish.server import RedfishFleet
+from harness.sim.snmp.agent import PduAgent, V3User
+from harness.sim.ssh.hosts import HostFleet
+from harness.sim.visa.server import ScpiServer
 
 
 class SimStation:
@@ -122,7 +129,7 @@ class SimStation:
 
     def apply_fault(self, name_or_path: str) -> None:
         """Inject a fault scenario (``fixtures/faults/NAME.yaml`` or a path); ConfigError if unknown."""
-        from harness.sim import faults
+        from harness.sim.faults import scenarios as faults
 
         faults.apply(self, faults.load_scenario(name_or_path))
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from harness.sim.redfish_core import (
+from harness.sim.redfish.core import (
     ACCOUNTS,
     SESSIONS,
     SSE_URI,
@@ -35,12 +35,12 @@ from harness.sim.redfish_core import (
     EventRecord,
     Session,
 )
-from harness.sim.redfish_events import PushDelivery, parse_sse_filter, subscription_filter
-from harness.sim.redfish_registry import error_body, message
-from harness.sim.redfish_resources import V1, ActionError, Body, Setter, metadata_xml, odata_doc, service_root_doc
+from harness.sim.redfish.events import PushDelivery, parse_sse_filter, subscription_filter
+from harness.sim.redfish.registry import error_body, message
+from harness.sim.redfish.resources import V1, ActionError, Body, Setter, metadata_xml, odata_doc, service_root_doc
 
 if TYPE_CHECKING:
-    from harness.sim.redfish_server import _Listener
+    from harness.sim.redfish.server import _Listener
 
 PUBLIC = {"/redfish", V1, f"{V1}/odata", f"{V1}/$metadata"}
 SCHEMA_BASE = "http://redfish.dmtf.org/schemas/v1"

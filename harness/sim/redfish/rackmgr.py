@@ -15,8 +15,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-from harness.sim.redfish_registry import message
-from harness.sim.redfish_resources import (
+from harness.sim.physics.twin import RackTwin
+from harness.sim.redfish.registry import message
+from harness.sim.redfish.resources import (
     LEAK_EVENTS,
     SIM_EPOCH,
     V1,
@@ -31,8 +32,7 @@ from harness.sim.redfish_resources import (
     reading,
     sensor_body,
 )
-from harness.sim.redfish_thresholds import WatchedSensor
-from harness.sim.twin import RackTwin
+from harness.sim.redfish.thresholds import WatchedSensor
 
 RACK_ID = "Rack1"
 MANAGER_ID = "RackManager"

@@ -54,8 +54,8 @@ from pysnmp.smi import instrum
 
 from harness.drivers.snmp.pdu import AUTH_PROTOCOLS, PRIV_PROTOCOLS
 from harness.drivers.snmp.vendor_map import ControlSpec, EnumSpec, ObjectSpec, VendorMap, load_vendor_map
-from harness.sim.twin import RackTwin, uniform
-from harness.sim.wire_fuzz import Corruption, WireFault, mangle_datagram
+from harness.sim.faults.wire import Corruption, WireFault, mangle_datagram
+from harness.sim.physics.twin import RackTwin, uniform
 
 Oid = tuple[int, ...]
 Getter = Callable[[], Any]
@@ -215,7 +215,7 @@ class AgentFaults:
     seed: int = 0
     seen: int = 0
     dropped: int = 0
-    wire: WireFault | None = None  # reply datagrams damaged on the wire (harness/sim/wire_fuzz.py)
+    wire: WireFault | None = None  # reply datagrams damaged on the wire (harness/sim/faults/wire.py)
     held: int = 0  # replies held back by ``delay_s`` right now
     max_held: int = 0  # the most at once: how many requests a client had in flight
 
@@ -489,7 +489,7 @@ class PduAgent:
             f.seed, f.seen, f.dropped = seed, 0, 0
 
     def set_wire(self, **params: Any) -> None:
-        """Damage every reply datagram (or the first ``count``) as a :class:`~harness.sim.wire_fuzz.Corruption`
+        """Damage every reply datagram (or the first ``count``) as a :class:`~harness.sim.faults.wire.Corruption`
         says; no parameters = healthy again. (SNMP has no request text to ``match`` on.)"""
         self.faults.wire = WireFault(Corruption.from_params(params)) if params else None
 

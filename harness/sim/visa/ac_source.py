@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from harness.sim.scpi_device import Call, Reply, ScpiDevice, Wiring, scpi
-from harness.sim.scpi_parser import ScpiFault, boolean, number
+from harness.sim.visa.device import Call, Reply, ScpiDevice, Wiring, scpi
+from harness.sim.visa.parser import ScpiFault, boolean, number
 
 if TYPE_CHECKING:
-    from harness.sim.twin import RackTwin
+    from harness.sim.physics.twin import RackTwin
 
 PSU_DROPOUT_V = 90.0  # [A] a universal-input PSU stops drawing below this
 PROTECTION_ERROR = 301

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from harness.sim.scpi_parser import CommandTree, ScpiFault, number, split_unit, split_units
+from harness.sim.visa.parser import CommandTree, ScpiFault, number, split_unit, split_units
 
 F = TypeVar("F", bound=Callable[..., object])
 

@@ -1,7 +1,7 @@
 """Simulated instrument personalities: each model is a table of SCPI declarations over the twin.
 
-Loads live here (Chroma 63600, Keysight EL30000); analyzers in :mod:`harness.sim.scpi_analyzers`,
-the DAQ in :mod:`harness.sim.scpi_daq`, AC sources in :mod:`harness.sim.scpi_ac_source`. Another
+Loads live here (Chroma 63600, Keysight EL30000); analyzers in :mod:`harness.sim.visa.analyzers`,
+the DAQ in :mod:`harness.sim.visa.daq`, AC sources in :mod:`harness.sim.visa.ac_source`. Another
 model is another :class:`ScpiDevice` subclass registered in :data:`MODELS`.
 """
 
@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from harness.sim.scpi_ac_source import Chroma61800, KeysightAC6800
-from harness.sim.scpi_analyzers import Chroma66205, YokogawaWT5000
-from harness.sim.scpi_daq import KeysightDAQ970A
-from harness.sim.scpi_device import NO_DATA, Call, Reply, ScpiDevice, Wiring, scpi
-from harness.sim.scpi_parser import ScpiFault, boolean, choice, number
+from harness.sim.visa.ac_source import Chroma61800, KeysightAC6800
+from harness.sim.visa.analyzers import Chroma66205, YokogawaWT5000
+from harness.sim.visa.daq import KeysightDAQ970A
+from harness.sim.visa.device import NO_DATA, Call, Reply, ScpiDevice, Wiring, scpi
+from harness.sim.visa.parser import ScpiFault, boolean, choice, number
 
 if TYPE_CHECKING:
-    from harness.sim.twin import RackTwin
+    from harness.sim.physics.twin import RackTwin
 
 __all__ = [
     "MODELS",

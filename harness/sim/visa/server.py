@@ -2,7 +2,7 @@
 
 The server only frames bytes: newline-terminated program messages in, one newline-terminated
 response message out per message that holds queries. Parsing, the error queue and the physics
-hook-up live in the personality (:mod:`harness.sim.scpi_instruments`).
+hook-up live in the personality (:mod:`harness.sim.visa.instruments`).
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any, Literal
 
-from harness.sim.scpi_device import DEVICE_FAULTS, ScpiDevice, Wiring
-from harness.sim.scpi_instruments import MODELS
-from harness.sim.scpi_parser import ScpiFault
-from harness.sim.wire_fuzz import Corruption, WireFault, mangle_line, reset_socket
+from harness.sim.faults.wire import Corruption, WireFault, mangle_line, reset_socket
+from harness.sim.visa.device import DEVICE_FAULTS, ScpiDevice, Wiring
+from harness.sim.visa.instruments import MODELS
+from harness.sim.visa.parser import ScpiFault
 
 if TYPE_CHECKING:
-    from harness.sim.twin import RackTwin
+    from harness.sim.physics.twin import RackTwin
 
 MAX_MESSAGE_BYTES = 64 * 1024  # longer program messages overrun the input buffer (-363)
 LOG_SIZE = 200
@@ -183,7 +183,7 @@ class ScpiServer:
         * ``protection_trip``: loads and AC sources: output forced off, the protection status
           bit set (``kind=``, e.g. "OCP"), an entry in the error queue. Latched until the
           instrument's protection-clear command.
-        * ``wire``: replies damaged on the wire (:class:`~harness.sim.wire_fuzz.Corruption`: ``kind``,
+        * ``wire``: replies damaged on the wire (:class:`~harness.sim.faults.wire.Corruption`: ``kind``,
           ``at``, ``data``, ``match`` on the command, ``count``); the commands themselves still run.
         """
         if fault == "wire":

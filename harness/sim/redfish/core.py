@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from harness.clock import Clock
-from harness.sim.redfish_registry import message
-from harness.sim.redfish_resources import V1, ActionError, ActionSpec, Body, Setter, collection, iso, link, otype
+from harness.sim.redfish.registry import message
+from harness.sim.redfish.resources import V1, ActionError, ActionSpec, Body, Setter, collection, iso, link, otype
 
 SESSIONS = f"{V1}/SessionService/Sessions"
 ACCOUNTS = f"{V1}/AccountService/Accounts"

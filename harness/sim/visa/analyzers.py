@@ -21,11 +21,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from harness.sim.scpi_device import NO_DATA, Call, Reply, ScpiDevice, Wiring, scpi
-from harness.sim.scpi_parser import ScpiFault, boolean, choice, number
+from harness.sim.visa.device import NO_DATA, Call, Reply, ScpiDevice, Wiring, scpi
+from harness.sim.visa.parser import ScpiFault, boolean, choice, number
 
 if TYPE_CHECKING:
-    from harness.sim.twin import RackTwin
+    from harness.sim.physics.twin import RackTwin
 
 SQRT2 = math.sqrt(2.0)
 INRUSH_A_PER_KW = 8.0  # inrush peak of a PSU switching on, amperes per kW of its rating [A]

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from harness.sim.scpi_device import NO_DATA, Call, Reply, ScpiDevice, Wiring, scpi
-from harness.sim.scpi_parser import ScpiFault, channel_list, choice
+from harness.sim.visa.device import NO_DATA, Call, Reply, ScpiDevice, Wiring, scpi
+from harness.sim.visa.parser import ScpiFault, channel_list, choice
 
 if TYPE_CHECKING:
-    from harness.sim.twin import RackTwin
+    from harness.sim.physics.twin import RackTwin
 
 
 def _valid_channel(ch: int) -> bool:

@@ -43,15 +43,15 @@ from aiohttp.http_exceptions import BadHttpMethod
 from aiohttp.web_protocol import RequestHandler
 
 from harness.clock import VirtualClock
-from harness.sim.redfish_core import ServiceCore
-from harness.sim.redfish_http import HttpService, json_response
-from harness.sim.redfish_rackmgr import RackManagerModel
-from harness.sim.redfish_registry import error_body
-from harness.sim.redfish_resources import BmcModel, Personality
-from harness.sim.redfish_thresholds import ThresholdWatch
-from harness.sim.redfish_tls import TlsFiles, make_ca
-from harness.sim.twin import RackTwin
-from harness.sim.wire_fuzz import CONTENT_KINDS, Corruption, WireFault, mangle_json, send_mangled
+from harness.sim.faults.wire import CONTENT_KINDS, Corruption, WireFault, mangle_json, send_mangled
+from harness.sim.physics.twin import RackTwin
+from harness.sim.redfish.core import ServiceCore
+from harness.sim.redfish.http import HttpService, json_response
+from harness.sim.redfish.rackmgr import RackManagerModel
+from harness.sim.redfish.registry import error_body
+from harness.sim.redfish.resources import BmcModel, Personality
+from harness.sim.redfish.thresholds import ThresholdWatch
+from harness.sim.redfish.tls import TlsFiles, make_ca
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class _Faults:
     slow_s: float = 0.0
     slow_methods: tuple[str, ...] = ()  # empty: every method
     twin_undo: list[Any] = field(default_factory=list)  # callables that clear twin-level faults
-    wire: WireFault | None = None  # replies corrupted on the wire (harness/sim/wire_fuzz.py)
+    wire: WireFault | None = None  # replies corrupted on the wire (harness/sim/faults/wire.py)
 
 
 class _Listener:
@@ -324,7 +324,7 @@ class RedfishFleet:
         - ``stuck_sensor`` (``sensor``, ``value``) / ``nan_sensor`` (``sensor``): a tray sensor such as
           ``gpu0``, ``asic`` or ``inlet`` reads a fixed value / is unavailable.
         - ``leak`` (``detector``, ``state``="Critical"), ``psu_failure`` (``psu``): twin faults.
-        - ``wire`` (a :class:`~harness.sim.wire_fuzz.Corruption`: ``kind``, ``at``, ``data``, ``match``,
+        - ``wire`` (a :class:`~harness.sim.faults.wire.Corruption`: ``kind``, ``at``, ``data``, ``match``,
           ``count``): replies damaged on the wire (malformed JSON, truncated, reset mid-reply).
         """
         svc = self.service(name)

@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
-from harness.sim.redfish_resources import ActionError
+from harness.sim.redfish.resources import ActionError
 
 if TYPE_CHECKING:
-    from harness.sim.redfish_core import EventRecord, ServiceCore, Subscription
+    from harness.sim.redfish.core import EventRecord, ServiceCore, Subscription
 
 log = logging.getLogger(__name__)
 

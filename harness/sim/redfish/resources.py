@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from harness.sim.redfish_registry import error_body, message
-from harness.sim.redfish_thresholds import WatchedSensor
-from harness.sim.twin import RackTwin
+from harness.sim.physics.twin import RackTwin
+from harness.sim.redfish.registry import error_body, message
+from harness.sim.redfish.thresholds import WatchedSensor
 
 Body = dict[str, Any]
 Personality = Literal["new", "legacy", "both"]
