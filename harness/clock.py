@@ -197,20 +197,28 @@ def wait_until(
     clock: Clock,
     predicate: Callable[[], T],
     *,
-    timeout: float,
+    timeout: float | None = None,
+    deadline: Deadline | None = None,
     poll: float,
+    stop: Callable[[], bool] | None = None,
 ) -> T | None:
-    """Poll ``predicate`` until it returns something truthy or the deadline passes.
+    """Poll ``predicate`` until it returns something truthy, the deadline passes or ``stop()`` is true.
 
-    Returns the truthy value, or ``None`` on timeout. The predicate may raise; exceptions
+    The one deadline-wait of the harness (drivers confirming a power action, the rack waiting for its
+    BMCs and hosts): the predicate is always asked at least once, and once more after the last sleep,
+    which never runs past the deadline. Give ``timeout`` (seconds from now) or a ``deadline``.
+    Returns the truthy value, or ``None`` on timeout or stop. The predicate may raise; exceptions
     propagate (callers decide which errors mean "not yet").
     """
-    deadline = Deadline.after(clock, timeout)
+    if deadline is None:
+        if timeout is None:
+            raise TypeError("wait_until needs timeout= or deadline=")
+        deadline = Deadline.after(clock, timeout)
     while True:
         value = predicate()
         if value:
             return value
-        if deadline.expired():
+        if deadline.expired() or (stop is not None and stop()):
             return None
         clock.sleep(min(poll, max(deadline.remaining(), 1e-3)))
 
