@@ -22,7 +22,6 @@ from typing import Any
 
 import harness
 from harness.clock import Clock, RealClock, VirtualClock
-from harness.config.loader import field_line
 from harness.config.plan import LoadedPlan, StepBase
 from harness.config.profile import load_profile
 from harness.config.station import Credentials, Station, load_station, select_rack
@@ -38,11 +37,11 @@ from harness.results.store import default_store_url
 from harness.safety import SafeStateReport
 from harness.steps import STEP_KINDS
 from harness.steps.base import StepContext, StepTimeout
+from harness.yaml_loader import field_line
 
 log = logging.getLogger(__name__)
 
 from harness.pytest_plugin import COVERAGE_STEP  # noqa: E402  (one name, shared)
-
 
 # In-process --sim serves Redfish over plain HTTP: HTTPS (verified, per-run CA) costs more of the
 # nvl72_l11 60 s budget than it has to spare (docs/architecture.md); `rackval sim` serves HTTPS.

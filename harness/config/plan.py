@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from harness.config.loader import DOCUMENT, config_error, line_of, load_model, read_yaml, to_plain, validate
 from harness.errors import ConfigError
+from harness.yaml_loader import DOCUMENT, config_error, line_of, load_model, read_yaml, to_plain, validate
 
 
 class Strict(BaseModel):

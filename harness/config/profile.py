@@ -7,9 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from harness.config.loader import load_model
 from harness.errors import ConfigError
 from harness.paths import fixtures_dir
+from harness.yaml_loader import load_model
 
 
 class Strict(BaseModel):

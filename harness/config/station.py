@@ -9,8 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from harness.config.loader import DOCUMENT, field_line, load_model, read_yaml, to_plain
 from harness.errors import ConfigError
+from harness.yaml_loader import DOCUMENT, field_line, load_model, read_yaml, to_plain
 
 BmcRole = Literal["compute_tray", "switch_tray", "rack_manager", "power_shelf", "cdu"]
 InstrumentRole = Literal["eload", "power_analyzer", "daq", "ac_source"]

@@ -26,8 +26,17 @@ from harness.interrupts import STOP
 from harness.rack import DeviceIdentity
 from harness.results.ocp import OcpWriter, validators_for
 from harness.results.scrub import Scrubber, ScrubFilter
-from harness.results.store import (AttemptRow, DeviceRow, EventRow, MeasurementRow, RunRow, SeriesPointRow,
-                                   SeriesRow, StepRow, open_store)
+from harness.results.store import (
+    AttemptRow,
+    DeviceRow,
+    EventRow,
+    MeasurementRow,
+    RunRow,
+    SeriesPointRow,
+    SeriesRow,
+    StepRow,
+    open_store,
+)
 
 log = logging.getLogger("rackval")
 

@@ -15,8 +15,19 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from harness.results.store import (AttemptRow, DeviceRow, EventRow, MeasurementRow, RunRow, SeriesPointRow, SeriesRow,
-                                   StepRow, find_run, open_store, utc)
+from harness.results.store import (
+    AttemptRow,
+    DeviceRow,
+    EventRow,
+    MeasurementRow,
+    RunRow,
+    SeriesPointRow,
+    SeriesRow,
+    StepRow,
+    find_run,
+    open_store,
+    utc,
+)
 from harness.results.svg import Bound, Line, chart
 
 

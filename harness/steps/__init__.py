@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from harness.steps import (ac_cycle, dc_cycle, group, inventory, leak_check, load_sweep, power_agreement, power_cap,
-                           psu_redundancy, sensor_sanity, thermal_soak)
+from harness.steps import (
+                           ac_cycle,
+                           dc_cycle,
+                           group,
+                           inventory,
+                           leak_check,
+                           load_sweep,
+                           power_agreement,
+                           power_cap,
+                           psu_redundancy,
+                           sensor_sanity,
+                           thermal_soak,
+)
 
 STEP_KINDS: dict[str, ModuleType] = {
     "ac_cycle": ac_cycle,

@@ -10,7 +10,6 @@ from pydantic import Field, field_validator
 from harness.config.plan import StepBase
 from harness.steps.base import StepContext
 
-
 LIMITS: tuple[str, ...] = ()  # the union of its children, see harness.envelopes.limits_of
 
 

@@ -23,7 +23,6 @@ from harness.steps.base import StepContext
 from harness.steps.loads import EloadSource, load_source
 from harness.telemetry import RackSampler, Series
 
-
 LIMITS: tuple[str, ...] = ("rack_ac_power_w", "busbar_v", "psu_efficiency_pct", "psu_input_w", "power_factor",
           "phase_imbalance_pct", "component_temp_c")
 

@@ -15,7 +15,6 @@ from pydantic import Field
 from harness.config.plan import StepBase
 from harness.steps.base import StepContext
 
-
 LIMITS: tuple[str, ...] = ("power_agreement_pct",)
 
 

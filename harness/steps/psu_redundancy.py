@@ -18,7 +18,6 @@ from harness.config.plan import StepBase
 from harness.steps.base import StepContext
 from harness.steps.loads import load_source
 
-
 LIMITS: tuple[str, ...] = ()
 
 

@@ -17,7 +17,6 @@ from pydantic import Field
 from harness.config.plan import StepBase
 from harness.steps.base import StepContext
 
-
 LIMITS: tuple[str, ...] = ()
 
 

@@ -25,8 +25,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from harness.config.loader import load_model
 from harness.errors import ConfigError
+from harness.yaml_loader import load_model
 
 MAPS_DIR = Path(__file__).resolve().parent / "maps"
 

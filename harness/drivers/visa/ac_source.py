@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from harness.drivers.visa.link import InstrumentReplyError, ScpiLink
 from harness.drivers.visa.properties import (
-    ProtectedInstrument,
     FLOAT,
     INT,
     Control,
     Dialect,
     Measurement,
+    ProtectedInstrument,
     TokenCodec,
     in_range,
 )

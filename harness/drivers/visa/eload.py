@@ -16,12 +16,12 @@ from typing import Literal
 
 from harness.drivers.visa.link import ScpiLink
 from harness.drivers.visa.properties import (
-    ProtectedInstrument,
     FLOAT,
     INT,
     Control,
     Dialect,
     Measurement,
+    ProtectedInstrument,
     TokenCodec,
     in_range,
 )

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.config.loader import load_model
 from harness.config.plan import LoadedPlan
 from harness.errors import ConfigError
 from harness.paths import fixtures_dir
+from harness.yaml_loader import load_model
 
 if TYPE_CHECKING:
     from harness.sim.station import SimStation
