@@ -36,11 +36,10 @@ sys.path.insert(0, str(ROOT))
 
 from harness.clock import RealClock, monotonic
 from harness.config.plan import load_plan
-
-from harness.steps import STEP_KINDS
 from harness.results.recorder import StepRecord
 from harness.run.options import RunOptions
 from harness.run.session import RunSession
+from harness.steps import STEP_KINDS
 
 
 class TracingClock:

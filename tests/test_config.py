@@ -7,11 +7,10 @@ from pathlib import Path
 import pytest
 
 from harness.config.plan import load_plan
-
-from harness.steps import STEP_KINDS
 from harness.config.profile import load_profile
 from harness.config.station import Credentials, load_station
 from harness.errors import ConfigError
+from harness.steps import STEP_KINDS
 
 ENVELOPE = """sku: mini
 limits:

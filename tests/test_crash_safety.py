@@ -203,11 +203,10 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(reference: Reference, d
 def test_a_running_run_cannot_be_resumed_twice(tmp_path: Path) -> None:
     """The lock that lets a crashed run be resumed is held while its run lives (here: in this process)."""
     from harness.config.plan import load_plan
-
-    from harness.steps import STEP_KINDS
     from harness.errors import ConfigError
     from harness.run.options import RunOptions
     from harness.run.session import RunSession
+    from harness.steps import STEP_KINDS
 
     def options(**kw: object) -> RunOptions:
         return RunOptions(sim=True, seed=4, rack_serial="SIM-7", operator="op", store_url=store_url(tmp_path / "r.db"),

@@ -8,10 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.config.plan import load_plan
-
-from harness.steps import STEP_KINDS
 from harness.run.options import RunOptions, RunResult
 from harness.run.session import RunSession
+from harness.steps import STEP_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 ENVELOPE = (ROOT / "tests/plans/envelopes/mini_probe.yaml").read_text(encoding="utf-8")

@@ -29,13 +29,12 @@ from pathlib import Path
 import pytest
 
 from harness.config.plan import load_plan
-
-from harness.steps import STEP_KINDS
 from harness.envelopes import Measurement
 from harness.run.options import RunOptions, RunResult
 from harness.run.session import RunSession
 from harness.safety import PHASE_S
 from harness.sim.faults.scenarios import MatrixCell, all_scenarios, matrix_cells
+from harness.steps import STEP_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 GUARD_S = 120.0  # wall seconds; a cell takes 1-5 s on the CI machine

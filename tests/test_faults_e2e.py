@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 
 from harness.config.plan import load_plan
-
-from harness.steps import STEP_KINDS
 from harness.run.options import RunOptions, RunResult
 from harness.run.session import RunSession
 from harness.sim.faults.scenarios import Expectation, FaultScenario, all_scenarios
+from harness.steps import STEP_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = all_scenarios()

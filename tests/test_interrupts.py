@@ -10,17 +10,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import ctrl_c_when_step_starts
 
-import pytest
-
 from harness.config.plan import load_plan
-
-from harness.steps import STEP_KINDS
 from harness.envelopes import Measurement
 from harness.interrupts import STOP, install_stop_signals
 from harness.run.options import RunOptions, RunResult
 from harness.run.session import RunSession
+from harness.steps import STEP_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "test_plans" / "mini_smoke.yaml"

@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 
 from harness.config.plan import load_plan
-
-from harness.steps import STEP_KINDS
 from harness.run.options import RunOptions
 from harness.run.session import RunSession
+from harness.steps import STEP_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 

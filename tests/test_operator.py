@@ -12,8 +12,8 @@ from harness.clock import RealClock
 from harness.config.plan import load_plan
 from harness.config.profile import load_profile
 from harness.errors import ConfigError, TransientDriverError
-from harness.run.interlock import check_serial
 from harness.rack import DeviceIdentity
+from harness.run.interlock import check_serial
 
 CLI = [sys.executable, "-m", "harness.cli"]
 

@@ -9,11 +9,10 @@ from pathlib import Path
 
 from harness.clock import VirtualClock, monotonic
 from harness.config.plan import load_plan
-
-from harness.steps import STEP_KINDS
 from harness.run.options import RunOptions, RunResult
 from harness.run.session import RunSession
 from harness.safety import Budget, SafeAction, SafeStateTimeout, SafetyRegistry
+from harness.steps import STEP_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -23,8 +23,6 @@ from hypothesis.control import currently_in_test_context
 
 from harness.clock import VirtualClock
 from harness.config.plan import load_plan
-
-from harness.steps import STEP_KINDS
 from harness.config.profile import load_profile
 from harness.drivers.redfish.client import BmcClient
 from harness.drivers.snmp.engine import close_shared_loop
@@ -40,6 +38,7 @@ from harness.sim.physics.twin import RackTwin
 from harness.sim.redfish.server import RedfishFleet
 from harness.sim.snmp.agent import PduAgent, V3User
 from harness.sim.visa.server import ScpiServer
+from harness.steps import STEP_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 USER, PASSWORD = "rackval", "wire-fuzz-pw"
