@@ -17,9 +17,9 @@ import string
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from harness.errors import ConfigError, DriverError
 from harness.yaml_loader import field_line, load_model
@@ -51,7 +51,7 @@ class _Strict(BaseModel):
 class Command(_Strict):
     """One function of a model: what the driver sends, and how the simulator serves it."""
 
-    name: str = Field(default="", description="what the role stores it under; defaults to the key without '?'")
+    key: str = Field(default="", description="filled in from the command's key in ``commands``")
     send: str | None = Field(default=None, description="the exact string the driver sends; '{}' takes the value")
     header: tuple[str, ...] = Field(default=(), description="headers the simulator serves, in manual notation")
     op: str | None = Field(default=None, description="the role operation that serves the headers")
@@ -121,10 +121,22 @@ class Command(_Strict):
                 raise ValueError(f"{what}: low > high")
         return self
 
+    @model_validator(mode="after")
+    def _query_key(self) -> Command:
+        if self.send is not None and self.key and self.key.endswith("?") != self.send.split(None, 1)[0].endswith("?"):
+            raise ValueError("a key ending in '?' names a query (its send ends in '?'), and only a query")
+        return self
+
     @property
-    def query(self) -> bool:
-        """Whether the driver's string is a query (its header ends in '?')."""
-        return self.send is not None and self.send.split(None, 1)[0].endswith("?")
+    def name(self) -> str:
+        """What the set and query forms share (e.g. a setting's name): the key without '?'."""
+        return self.key.rstrip("?")
+
+
+def _check_bits(names: dict[int, str]) -> dict[int, str]:
+    if len(set(names.values())) != len(names) or any(not 0 <= b <= 31 for b in names):
+        raise ValueError("bit numbers 0..31, each name once")
+    return names
 
 
 class Multiplexer(_Strict):
@@ -148,18 +160,18 @@ class Dialect(_Strict):
     setup: tuple[str, ...] = Field(default=(), description="sent by the driver's configure(), in order")
     fields: tuple[str, ...] = Field(default=(), description="names of a multi-value reading, in reply order")
     actions: dict[str, tuple[str, ...]] = Field(default_factory=dict, description="operation -> commands, in order")
-    bits: dict[str, dict[int, str]] = Field(default_factory=dict, description="status register -> {bit: name}")
+    bits: dict[str, Annotated[dict[int, str], AfterValidator(_check_bits)]] = Field(
+        default_factory=dict, description="status register -> {bit: name}")
     multiplexer: Multiplexer | None = None
     _source: Path | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
     @classmethod
-    def _name_commands(cls, data: Any) -> Any:
-        """A command's ``name`` defaults to its key without the trailing '?' (set and query share it)."""
+    def _key_commands(cls, data: Any) -> Any:
+        """Each command learns its key (a key ending in '?' is the query form)."""
         if isinstance(data, dict) and isinstance(data.get("commands"), dict):
-            data = {**data, "commands": {
-                key: ({"name": str(key).rstrip("?"), **cmd} if isinstance(cmd, dict) and "name" not in cmd else cmd)
-                for key, cmd in data["commands"].items()}}
+            data = {**data, "commands": {key: ({**cmd, "key": str(key)} if isinstance(cmd, dict) else cmd)
+                                         for key, cmd in data["commands"].items()}}
         return data
 
     @field_validator("idn")
@@ -169,15 +181,6 @@ class Dialect(_Strict):
             raise ValueError("idn is 'maker,model,{serial},firmware'")
         return v
 
-    @model_validator(mode="after")
-    def _keys_fit(self) -> Dialect:
-        for key, cmd in self.commands.items():
-            if cmd.send is not None and key.endswith("?") != cmd.query:
-                raise ValueError(f"commands.{key}: a key ending in '?' names a query, and only a query")
-        for register, names in self.bits.items():
-            if len(set(names.values())) != len(names) or any(not 0 <= b <= 31 for b in names):
-                raise ValueError(f"bits.{register}: bit numbers 0..31, each name once")
-        return self
 
     # ------------------------------------------------------------------ the driver's view
     @property

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from harness.drivers.visa.dialect import Command, Dialect
 from harness.sim.visa.device import Call, Reply, Wiring
-from harness.sim.visa.parser import boolean, number
+from harness.sim.visa.parser import boolean
 from harness.sim.visa.personalities.base import ProtectedPersonality
 
 if TYPE_CHECKING:
@@ -63,14 +63,14 @@ class AcSourcePersonality(ProtectedPersonality):
     # ------------------------------------------------------------------ ops
     def op_voltage(self, call: Call, cmd: Command) -> Reply:
         if call.query:
-            return cmd.format.format(self.volts)  # type: ignore[union-attr]
-        self.volts = number(call.args[0], *cmd.range)  # type: ignore[misc]
+            return self.number_reply(self.volts, cmd)
+        self.volts = self.in_range(call.args[0], cmd)
         return None
 
     def op_frequency(self, call: Call, cmd: Command) -> Reply:
         if call.query:
-            return cmd.format.format(self.hz)  # type: ignore[union-attr]
-        self.hz = number(call.args[0], *cmd.range)  # type: ignore[misc]
+            return self.number_reply(self.hz, cmd)
+        self.hz = self.in_range(call.args[0], cmd)
         return None
 
     def op_output(self, call: Call, cmd: Command) -> Reply:
@@ -83,4 +83,4 @@ class AcSourcePersonality(ProtectedPersonality):
         return None
 
     def op_reading(self, call: Call, cmd: Command) -> Reply:
-        return cmd.format.format(self.readings()[cmd.quantity])  # type: ignore[union-attr,index]
+        return self.number_reply(self.readings()[str(cmd.quantity)], cmd)

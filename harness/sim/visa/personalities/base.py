@@ -17,7 +17,7 @@ from functools import partial
 from typing import Any, ClassVar
 
 from harness.drivers.visa.dialect import Command, Dialect, short_form
-from harness.sim.visa.device import Call, Reply, ScpiDevice
+from harness.sim.visa.device import NO_DATA, Call, Reply, ScpiDevice
 from harness.sim.visa.parser import ScpiFault, boolean, choice, number
 
 #: Device-specific error code a tripped protection queues (positive: SCPI leaves them to the maker).
@@ -53,10 +53,10 @@ class TablePersonality(ScpiDevice):
         op: Op | None = getattr(self, f"op_{cmd.op}", None)
         if op is None:
             known = sorted(n[3:] for n in dir(self) if n.startswith("op_"))
-            raise self.dialect.error(f"a {self.ROLE} has no op {cmd.op!r} (known: {', '.join(known)})",
+            raise self.dialect.error(f"the {self.ROLE} role has no op {cmd.op!r} (known: {', '.join(known)})",
                                      "commands", key, "op")
         if cmd.quantity is not None and cmd.quantity not in self.QUANTITIES:
-            raise self.dialect.error(f"a {self.ROLE} measures {', '.join(self.QUANTITIES)}, not {cmd.quantity!r}",
+            raise self.dialect.error(f"the {self.ROLE} role measures {', '.join(self.QUANTITIES)}, not {cmd.quantity!r}",
                                      "commands", key, "quantity")
         allowed = self.MEANINGS.get(cmd.op)
         if allowed is not None and not {m for m in cmd.choices.values() if m is not None} <= allowed:
@@ -81,10 +81,10 @@ class TablePersonality(ScpiDevice):
     # ------------------------------------------------------------------ helpers for the roles
     def command_with(self, op: str, field: str) -> Command:
         """The first command served by ``op`` that carries ``field`` (e.g. the mode words)."""
-        for key, cmd in self.dialect.commands.items():
+        for cmd in self.dialect.commands.values():
             if cmd.op == op and getattr(cmd, field):
                 return cmd
-        raise self.dialect.error(f"a {self.ROLE} needs a command with op {op} and {field}", "commands")
+        raise self.dialect.error(f"the {self.ROLE} role needs a command with op {op} and {field}", "commands")
 
     @staticmethod
     def choose(text: str, cmd: Command) -> tuple[str, str]:
@@ -96,6 +96,20 @@ class TablePersonality(ScpiDevice):
         if meaning is None:
             raise ScpiFault(-224, f"{word} is not simulated")
         return word, meaning
+
+    @staticmethod
+    def number_reply(value: float | None, cmd: Command) -> str:
+        """A number as the model answers it (the command's ``format``); None is the no-data value."""
+        if value is None:
+            return NO_DATA
+        assert cmd.format is not None, "NEEDS lists format for this op"
+        return cmd.format.format(value)
+
+    @staticmethod
+    def in_range(text: str, cmd: Command) -> float:
+        """A numeric parameter within the command's ``range`` (-104 / -222 otherwise)."""
+        assert cmd.range is not None, "NEEDS lists range for this op"
+        return number(text, *cmd.range)
 
     @staticmethod
     def render(value: Any, cmd: Command) -> str:
@@ -110,7 +124,7 @@ class TablePersonality(ScpiDevice):
     def value(self, name: str) -> Any:
         """A ``setting``'s present value (its default after *RST)."""
         if name not in self.settings and name not in self._defaults:
-            raise self.dialect.error(f"a {self.ROLE} needs a setting named {name!r}", "commands")
+            raise self.dialect.error(f"the {self.ROLE} role needs a setting named {name!r}", "commands")
         return self.settings.get(name, self._defaults.get(name))
 
     def reset(self) -> None:
@@ -125,7 +139,7 @@ class TablePersonality(ScpiDevice):
         if cmd.choices:
             self.settings[cmd.name] = self.choose(call.args[0], cmd)[0]
         elif cmd.range is not None:
-            self.settings[cmd.name] = number(call.args[0], *cmd.range)
+            self.settings[cmd.name] = self.in_range(call.args[0], cmd)
         else:
             self.settings[cmd.name] = boolean(call.args[0])
         return None

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from harness.drivers.visa.dialect import Command, Dialect, Multiplexer
-from harness.sim.visa.device import NO_DATA, Call, Reply, Wiring
+from harness.sim.visa.device import Call, Reply, Wiring
 from harness.sim.visa.parser import ScpiFault, channel_list, choice
 from harness.sim.visa.personalities.base import TablePersonality
 
@@ -86,9 +86,8 @@ class DaqPersonality(TablePersonality):
         points = self.twin.thermocouple_points()
         return [self._reading(ch, points) for ch in self.scan]
 
-    @staticmethod
-    def _format(values: list[float | None], cmd: Command) -> str:
-        return ",".join(NO_DATA if v is None else cmd.format.format(v) for v in values)  # type: ignore[union-attr]
+    def _format(self, values: list[float | None], cmd: Command) -> str:
+        return ",".join(self.number_reply(v, cmd) for v in values)
 
     def _channels(self, text: str) -> list[int]:
         return channel_list(text, self.mux.valid)

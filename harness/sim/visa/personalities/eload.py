@@ -87,7 +87,7 @@ class LoadPersonality(ProtectedPersonality):
         if call.suffix not in levels:
             raise ScpiFault(-114, call.header)
         if call.query:
-            return cmd.format.format(levels[call.suffix])  # type: ignore[union-attr]
+            return self.number_reply(levels[call.suffix], cmd)
         levels[call.suffix] = number(call.args[0], 0.0, limit)
         self._apply()
         return None
@@ -104,4 +104,4 @@ class LoadPersonality(ProtectedPersonality):
 
     def op_reading(self, call: Call, cmd: Command) -> Reply:
         volts, amps, watts = self.twin.eload_reading()
-        return cmd.format.format({"V": volts, "A": amps, "W": watts}[cmd.quantity])  # type: ignore[union-attr,index]
+        return self.number_reply({"V": volts, "A": amps, "W": watts}[str(cmd.quantity)], cmd)

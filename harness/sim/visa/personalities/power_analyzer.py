@@ -80,10 +80,6 @@ class AnalyzerPersonality(TablePersonality):
             out["inrush"] = self.monitor.peak_a(r["A"]) if self.inrush_armed else None
         return out
 
-    @staticmethod
-    def _render(value: float | None, cmd: Command) -> str:
-        return NO_DATA if value is None else cmd.format.format(value)  # type: ignore[union-attr]
-
     # ------------------------------------------------------------------ numeric item list
     def op_numeric_item(self, call: Call, cmd: Command) -> Reply:
         if call.query:
@@ -100,16 +96,15 @@ class AnalyzerPersonality(TablePersonality):
         return None
 
     def op_numeric_values(self, call: Call, cmd: Command) -> Reply:
-        lo, hi = cmd.range  # type: ignore[misc]
-        wanted = [int(number(call.args[0], lo, hi))] if call.args else range(1, int(self.value("item_count")) + 1)
+        wanted = [int(self.in_range(call.args[0], cmd))] if call.args else range(1, int(self.value("item_count")) + 1)
         values = self._quantities({self.items[k][1] for k in wanted if k in self.items})
-        return ",".join(self._render(values[self.items[k][1]], cmd) if k in self.items else NO_DATA for k in wanted)
+        return ",".join(self.number_reply(values[self.items[k][1]], cmd) if k in self.items else NO_DATA for k in wanted)
 
     # ------------------------------------------------------------------ quantities named in the query
     def op_measure_items(self, call: Call, cmd: Command) -> Reply:
         meanings = [self.choose(arg, cmd)[1] for arg in call.args]
         values = self._quantities(set(meanings))
-        return ",".join(self._render(values[m], cmd) for m in meanings)
+        return ",".join(self.number_reply(values[m], cmd) for m in meanings)
 
     # ------------------------------------------------------------------ energy and peak by command
     def op_integrate_start(self, call: Call, cmd: Command) -> Reply:
