@@ -56,7 +56,8 @@ class TablePersonality(ScpiDevice):
             raise self.dialect.error(f"the {self.ROLE} role has no op {cmd.op!r} (known: {', '.join(known)})",
                                      "commands", key, "op")
         if cmd.quantity is not None and cmd.quantity not in self.QUANTITIES:
-            raise self.dialect.error(f"the {self.ROLE} role measures {', '.join(self.QUANTITIES)}, not {cmd.quantity!r}",
+            measured = ", ".join(self.QUANTITIES)
+            raise self.dialect.error(f"the {self.ROLE} role measures {measured}, not {cmd.quantity!r}",
                                      "commands", key, "quantity")
         allowed = self.MEANINGS.get(cmd.op)
         if allowed is not None and not {m for m in cmd.choices.values() if m is not None} <= allowed:

@@ -43,7 +43,8 @@ class DaqPersonality(TablePersonality):
             if not self.mux.valid(ch):
                 raise ValueError(f"DAQ channel {ch} does not exist ({self._layout()})")
             if point not in points:
-                raise ValueError(f"DAQ channel {ch}: unknown thermocouple point {point!r} (known: {', '.join(sorted(points))})")
+                raise ValueError(f"DAQ channel {ch}: unknown thermocouple point {point!r} "
+                                 f"(known: {', '.join(sorted(points))})")
         super().__init__(dialect, wiring.serial)
         self.twin, self.channels = twin, dict(wiring.channels)
         self.reset()

@@ -98,7 +98,8 @@ class AnalyzerPersonality(TablePersonality):
     def op_numeric_values(self, call: Call, cmd: Command) -> Reply:
         wanted = [int(self.in_range(call.args[0], cmd))] if call.args else range(1, int(self.value("item_count")) + 1)
         values = self._quantities({self.items[k][1] for k in wanted if k in self.items})
-        return ",".join(self.number_reply(values[self.items[k][1]], cmd) if k in self.items else NO_DATA for k in wanted)
+        return ",".join(self.number_reply(values[self.items[k][1]], cmd) if k in self.items else NO_DATA
+                        for k in wanted)
 
     # ------------------------------------------------------------------ quantities named in the query
     def op_measure_items(self, call: Call, cmd: Command) -> Reply:
