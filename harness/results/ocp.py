@@ -15,7 +15,7 @@ from typing import IO, Any
 from harness.clock import Clock
 from harness.envelopes import Measurement
 
-SCHEMA_DIR = Path(__file__).parent / "ocp_schema"
+SCHEMA_DIR = Path(__file__).parent / "ocp_schema"  # the spec's JSON schemas (tests validate against them)
 
 
 def _value(v: float | str | bool) -> float | str | bool:
@@ -161,16 +161,3 @@ class OcpWriter:
     def close(self) -> None:
         self._fh.close()
 
-
-def schema_validator():  # type: ignore[no-untyped-def]
-    """A jsonschema validator for one OCP line (used by tests and `rackval` self-checks)."""
-    from jsonschema import Draft202012Validator
-    from referencing import Registry, Resource
-
-    resources, root = [], None
-    for path in sorted(SCHEMA_DIR.glob("*.json")):
-        doc = json.loads(path.read_text())
-        resources.append((doc["$id"], Resource.from_contents(doc)))
-        if path.name == "root.json":
-            root = doc
-    return Draft202012Validator(root, registry=Registry().with_resources(resources))
