@@ -11,7 +11,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-from harness.results.ocp import SCHEMA_DIR
+from harness.results.ocp_artifacts import SCHEMA_DIR
 
 
 def schema_validator() -> Draft202012Validator:

@@ -15,7 +15,6 @@ from typing import IO, Any
 
 from harness.clock import Clock
 from harness.results.ocp_artifacts import (
-    SCHEMA_DIR,
     MeasurementSeriesElement,
     MeasurementSeriesEnd,
     MeasurementSeriesStart,
@@ -27,8 +26,6 @@ from harness.results.ocp_artifacts import (
     schema_version_line,
     step_line,
 )
-
-__all__ = ["SCHEMA_DIR", "OcpWriter"]
 
 
 class OcpWriter:
