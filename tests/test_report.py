@@ -68,6 +68,37 @@ def test_report_renders_in_chromium_with_plots_and_no_script_errors(tmp_path: Pa
     assert "Uncaught" not in console and "SyntaxError" not in console, console[-2000:]
 
 
+def test_stored_texts_are_shown_as_text_never_as_markup(tmp_path: Path) -> None:
+    """Names, messages and labels come from plans, stations and devices: the page escapes every one,
+    in the tables and inside the SVG plots alike."""
+    from datetime import UTC, datetime
+
+    from harness.clock import VirtualClock
+    from harness.envelopes import Measurement
+    from harness.results.recorder import Recorder, RunInfo
+
+    evil = '<script>alert("x")</script>'
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    info = RunInfo("evil-run", f"plan {evil}", "p.yaml", "a" * 64, "b" * 64, "1", "st", "SN", f"op {evil}", "0.1", "",
+                   None, True, "mini", "rackval run")
+    rec = Recorder(tmp_path / "out", url, VirtualClock(start_wall=datetime(2025, 1, 1, tzinfo=UTC)), info, [])
+    rec.start_run([])
+    rec.event("note", f"event {evil}")
+    rec.start_step(0, f"sweep {evil}", "load_sweep")
+    for amps in (0.0, 100.0):
+        rec.measurement(Measurement("rack_ac_power_w", 3000 + amps, "W", f"pdu1 {evil}", verdict="FAIL",
+                                    meta={"setpoint_a": amps}))
+    rec.end_step(status="COMPLETE", verdict="FAIL", message=f"failed {evil}")
+    rec.end_run(status="COMPLETE", verdict="FAIL")
+    rec.close()
+    html = write_report(url, "evil-run", tmp_path / "report.html").read_text()
+    assert "<script>alert" not in html and html.count("<script>") == 1, "only the report's own script"
+    assert 'id="plot-sweep-rack_ac_power_w"' in html, "the step name is drawn in a plot"
+    plot = _svg(html, "plot-sweep-rack_ac_power_w")
+    assert "&lt;script&gt;" in plot, "the line's label is escaped inside the SVG"
+    assert html.count("&lt;script&gt;alert(") >= 6  # plan, operator, step (x3: failures, steps, measurements), event
+
+
 REPORT_PLOTS = {  # plot id -> what must be drawn in it (issue 6: the report's plots)
     "plot-rack-power": "rack power over time with its limit",
     "plot-shelf-power": "power per shelf",

@@ -24,6 +24,7 @@ from harness.rack import DeviceIdentity
 from harness.results.migrate import head
 from harness.results.recorder import Recorder, RunInfo
 from harness.results.store import open_store
+from ocp_schema import assert_valid_ocp
 
 PG_URL = os.environ.get("RACKVAL_TEST_PG_URL")
 needs_pg = pytest.mark.skipif(not PG_URL, reason="RACKVAL_TEST_PG_URL is not set (.ci/run starts PostgreSQL and sets it)")
@@ -118,10 +119,7 @@ def test_attempts_series_and_telemetry_are_stored(tmp_path: Path) -> None:
     series = {o["testStepArtifact"]["measurementSeriesStart"]["name"] for o in lines
               if "measurementSeriesStart" in o.get("testStepArtifact", {})}
     assert "telemetry.rack_ac_power_w" in series and "telemetry.shelf_ac_w[shelf1]" in series
-    from harness.results.ocp import schema_validator
-
-    validator = schema_validator()
-    assert all(not list(validator.iter_errors(o)) for o in lines)
+    assert_valid_ocp(lines)
 
 
 def _cli(*args: str) -> str:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from conftest import ctrl_c_when_step_starts
+from ocp_schema import assert_valid_ocp
 
 CLI = [sys.executable, "-m", "harness.cli"]
 
@@ -62,10 +63,7 @@ def test_abort_then_resume_equals_an_uninterrupted_run(tmp_path: Path, root: Pat
     assert counts["ac_cycle"] == 1 and counts["dc_cycle"] == 1 and counts["load_sweep"] == 1
     assert counts["thermal_soak"] == 2  # the interrupted step: its aborted attempt and the resumed one
     lines = [json.loads(x) for x in ocp.read_text().splitlines()]
-    from harness.results.ocp import schema_validator
-
-    validator = schema_validator()
-    assert all(not list(validator.iter_errors(o)) for o in lines)
+    assert_valid_ocp(lines)
     assert [o["sequenceNumber"] for o in lines] == list(range(len(lines)))
     ends = [o for o in lines if "testRunEnd" in o.get("testRunArtifact", {})]
     assert len(ends) == 1 and lines[-1] is ends[0]

@@ -10,10 +10,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from conftest import ctrl_c_when_step_starts
+from ocp_schema import assert_valid_ocp
 
 import pytest
 
-from harness.results.ocp import schema_validator
 
 CLI = [sys.executable, "-m", "harness.cli"]
 
@@ -25,15 +25,6 @@ def rackval(*args: str, cwd: Path, timeout: float = 300) -> subprocess.Completed
 
 def ocp_lines(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "ocp.jsonl").read_text().splitlines()]
-
-
-def assert_valid_ocp(lines: list[dict]) -> None:
-    validator = schema_validator()
-    for n, obj in enumerate(lines):
-        errors = list(validator.iter_errors(obj))
-        assert not errors, f"line {n + 1}: {errors[0].message}"
-        assert obj["sequenceNumber"] == n
-    assert "testRunEnd" in lines[-1]["testRunArtifact"]
 
 
 def ocp_measurements(lines: list[dict]) -> list[dict]:

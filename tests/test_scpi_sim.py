@@ -12,7 +12,7 @@ from harness.clock import VirtualClock
 from harness.config.profile import load_profile
 from harness.drivers.visa.link import ScpiError, ScpiLink
 from harness.sim.physics.twin import RackTwin
-from harness.sim.visa.device import Call, ScpiDevice, scpi
+from harness.sim.visa.device import Call, ScpiDevice
 from harness.sim.visa.parser import CommandTree, ScpiFault, channel_list, split_unit, split_units
 from harness.sim.visa.server import ScpiServer
 
@@ -101,13 +101,15 @@ class _Toy(ScpiDevice):
     def __init__(self) -> None:
         super().__init__("TOY,1,0,0")
         self.items: dict[int, str] = {}
+        self.declare(":NUMeric:NORMal:ITEM#", self._item)
+        self.declare(":NUMeric:NORMal:ITEM#?", self._item_q)
 
-    @scpi(":NUMeric:NORMal:ITEM#")
     def _item(self, call: Call) -> None:
+        assert not call.query
         self.items[call.suffix] = call.args[0]
 
-    @scpi(":NUMeric:NORMal:ITEM#?")
     def _item_q(self, call: Call) -> str:
+        assert call.query
         return self.items.get(call.suffix, "NONE")
 
 

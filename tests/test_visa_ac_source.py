@@ -16,7 +16,7 @@ from harness.drivers.visa.link import ScpiError, ScpiLink
 from harness.drivers.visa.properties import format_number
 from harness.paths import fixtures_dir
 from harness.sim.physics.twin import RackTwin
-from harness.sim.visa.ac_source import PSU_DROPOUT_V
+from harness.sim.visa.personalities.ac_source import PSU_DROPOUT_V
 from harness.sim.visa.server import ScpiServer
 
 MODELS = ["chroma61800", "keysight_ac6800"]

@@ -16,14 +16,11 @@ from hypothesis import strategies as st
 
 from harness.clock import VirtualClock
 from harness.config.profile import load_profile
-from harness.drivers.visa.ac_source import DIALECTS as AC_DIALECTS
 from harness.drivers.visa.ac_source import AcSource
-from harness.drivers.visa.daq import DIALECTS as DAQ_DIALECTS
 from harness.drivers.visa.daq import OpenThermocouple, ThermocoupleDaq
-from harness.drivers.visa.eload import DIALECTS as ELOAD_DIALECTS
+from harness.drivers.visa.dialect import dialects
 from harness.drivers.visa.eload import ElectronicLoad
 from harness.drivers.visa.link import InstrumentIOError, InstrumentReplyError, ScpiLink, parse_number
-from harness.drivers.visa.power_analyzer import DIALECTS as ANALYZER_DIALECTS
 from harness.drivers.visa.power_analyzer import PowerAnalyzer
 from harness.drivers.visa.properties import Dialect, ReadbackMismatch, UnsupportedCommand, format_number
 from harness.errors import DriverError
@@ -126,12 +123,7 @@ def test_analyzer_measure_is_the_twin_reading(analyzer_server: ScpiServer, twin:
     analyzer.link.close()
 
 
-_ALL_DIALECTS = [
-    *((("eload", name), d) for name, d in ELOAD_DIALECTS.items()),
-    *((("power_analyzer", name), d) for name, d in ANALYZER_DIALECTS.items()),
-    *((("daq", name), d) for name, d in DAQ_DIALECTS.items()),
-    *((("ac_source", name), d) for name, d in AC_DIALECTS.items()),
-]
+_ALL_DIALECTS = [((d.role, name), d) for name, d in dialects().items()]
 
 
 @pytest.mark.parametrize("role_model, dialect", _ALL_DIALECTS, ids=[m for (_, m), _ in _ALL_DIALECTS])
@@ -142,13 +134,12 @@ def test_driver_command_strings_are_understood_by_the_simulator(twin: RackTwin, 
     role, model = role_model
     device = ScpiServer(twin, role=role, model=model, measures="pdu1" if role == "power_analyzer" else None,  # type: ignore[arg-type]
                         channels={101: "coolant_supply"}).device
-    values = {"mode": dialect.tokens.get("mode", {}).get("CC", ("",))[0], "input": "0", "output": "0",
+    values = {"mode": (dialect.tokens("mode") or {}).get("CC", ("",))[0], "input": "0", "output": "0",
               "voltage": format_number(230.0), "frequency": format_number(50.0)}
     sent = [*dialect.setup]
-    for key, template in dialect.commands.items():
-        if template is not None:
-            token = values.get(key, "(@101)" if role == "daq" else format_number(1.0))
-            sent.append(template.format(token) if "{}" in template else template)
+    for key, template in dialect.sent().items():
+        token = values.get(key, "(@101)" if role == "daq" else format_number(1.0))
+        sent.append(template.format(token) if "{}" in template else template)
     for commands in dialect.actions.values():
         sent.extend(commands)
     for command in sent:

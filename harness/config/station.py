@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from harness.drivers.visa.dialect import known_models
 from harness.errors import ConfigError
 from harness.yaml_loader import DOCUMENT, field_line, load_model, read_yaml, to_plain
 
@@ -67,18 +68,10 @@ class InstrumentEndpoint(Strict):
     @classmethod
     def _known_model(cls, v: str, info: ValidationInfo) -> str:
         """Checked when the file is loaded, not when the run opens the instrument."""
-        known = instrument_models().get(info.data.get("role", ""))
+        known = known_models().get(info.data.get("role", ""))
         if known is not None and v not in known:
             raise ValueError(f"no {info.data['role']} driver dialect {v!r} (known: {', '.join(sorted(known))})")
         return v
-
-
-def instrument_models() -> dict[str, list[str]]:
-    """Role -> the driver dialects (models) rackval can drive."""
-    from harness.drivers.visa import ac_source, daq, eload, power_analyzer
-
-    return {"eload": list(eload.DIALECTS), "power_analyzer": list(power_analyzer.DIALECTS),
-            "daq": list(daq.DIALECTS), "ac_source": list(ac_source.DIALECTS)}
 
 
 class HostEndpoint(Strict):

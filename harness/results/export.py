@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from harness.results.report import load
+from harness.results.report_data import load
 from harness.results.store import utc
 
 CSV_COLUMNS = ["run_id", "rack_serial", "step_index", "step", "attempt", "session", "final", "measurement", "value",

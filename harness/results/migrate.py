@@ -13,6 +13,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from filelock import FileLock
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
@@ -42,8 +43,6 @@ def _file_lock(engine: Engine) -> AbstractContextManager[object]:
     db = engine.url.database
     if engine.dialect.name != "sqlite" or not db or db == ":memory:":
         return nullcontext()
-    from filelock import FileLock
-
     return FileLock(str(Path(db)) + ".migrate.lock", timeout=120)
 
 

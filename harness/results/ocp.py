@@ -1,38 +1,31 @@
-"""OCP Test & Validation (TAP) 2.0 output: one JSON object per line, streamed as the run goes.
+"""The OCP TAP 2.0 stream of a run (ocp.jsonl): one JSON object per line, written as the run goes.
 
-Mirrors the spec's artifacts; sequence numbers are assigned here and every line is flushed when
-written, so a crashed run still leaves a readable (if unterminated) stream.
+The writer owns what makes the artifacts (``ocp_artifacts``) a stream: sequence numbers, timestamps on
+the run's clock, step and series ids, and continuing the stream of a resumed run. Every line is
+flushed when written, so a crashed run still leaves a readable (if unterminated) stream.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
 
 from harness.clock import Clock
-from harness.envelopes import Measurement
-
-SCHEMA_DIR = Path(__file__).parent / "ocp_schema"
-
-
-def _value(v: float | str | bool) -> float | str | bool:
-    if isinstance(v, float) and not math.isfinite(v):
-        return str(v)
-    return v
-
-
-def validators_for(m: Measurement) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    if isinstance(m.value, bool):
-        return [{"type": "EQUAL", "value": True, "name": "required"}]
-    if m.low is not None:
-        out.append({"type": "GREATER_THAN_OR_EQUAL", "value": m.low, "name": m.limit or ""})
-    if m.high is not None:
-        out.append({"type": "LESS_THAN_OR_EQUAL", "value": m.high, "name": m.limit or ""})
-    return out
+from harness.results.ocp_artifacts import (
+    MeasurementSeriesElement,
+    MeasurementSeriesEnd,
+    MeasurementSeriesStart,
+    RunArtifact,
+    StepArtifact,
+    Validator,
+    json_value,
+    run_line,
+    schema_version_line,
+    step_line,
+)
 
 
 class OcpWriter:
@@ -68,109 +61,39 @@ class OcpWriter:
         self._steps += 1
         return f"s{self._steps}"
 
-    def _emit(self, artifact: dict[str, Any]) -> None:
-        line = {**artifact, "sequenceNumber": self._seq, "timestamp": self._ts()}
+    def _emit(self, body: dict[str, Any]) -> None:
+        line = {**body, "sequenceNumber": self._seq, "timestamp": self._ts()}
         self._fh.write(json.dumps(line, separators=(",", ":"), allow_nan=False) + "\n")
         self._fh.flush()
         self._seq += 1
 
     def _ts(self, t: float | None = None) -> str:
+        """Wall time now, or of run-clock time ``t``, as RFC 3339 in UTC."""
         wall = self.clock.wall()
         if t is not None:
-            from datetime import timedelta
-
             wall = wall + timedelta(seconds=t - self.clock.now())
         return wall.isoformat().replace("+00:00", "Z")
 
-    def _run(self, body: dict[str, Any]) -> None:
-        self._emit({"testRunArtifact": body})
-
-    def _step(self, step_id: str, body: dict[str, Any]) -> None:
-        self._emit({"testStepArtifact": {"testStepId": step_id, **body}})
-
-    # ---------------------------------------------------------------- run
     def schema_version(self) -> None:
-        self._emit({"schemaVersion": {"major": 2, "minor": 0}})
+        self._emit(schema_version_line())
 
-    def run_start(self, *, name: str, version: str, command_line: str, parameters: dict[str, Any],
-                  dut_info: dict[str, Any], metadata: dict[str, Any] | None = None) -> None:
-        body: dict[str, Any] = {"name": name, "version": version, "commandLine": command_line,
-                                "parameters": parameters, "dutInfo": dut_info}
-        if metadata:
-            body["metadata"] = metadata
-        self._run({"testRunStart": body})
+    def run(self, artifact: RunArtifact) -> None:
+        self._emit(run_line(artifact))
 
-    def run_end(self, *, status: str, result: str) -> None:
-        self._run({"testRunEnd": {"status": status, "result": result}})
-
-    def run_log(self, *, severity: str, message: str) -> None:
-        self._run({"log": {"severity": severity, "message": message}})
-
-    def run_error(self, *, symptom: str, message: str) -> None:
-        self._run({"error": {"symptom": symptom, "message": message}})
-
-    # ---------------------------------------------------------------- step
-    def step_start(self, step_id: str, *, name: str) -> None:
-        self._step(step_id, {"testStepStart": {"name": name}})
-
-    def step_end(self, step_id: str, *, status: str) -> None:
-        self._step(step_id, {"testStepEnd": {"status": status}})
-
-    def measurement(self, step_id: str, m: Measurement, *, hardware_info_id: str | None,
-                    subcomponent: str | None) -> None:
-        body: dict[str, Any] = {"name": m.name, "value": _value(m.value), "unit": m.unit,
-                                "validators": validators_for(m)}
-        if hardware_info_id:
-            body["hardwareInfoId"] = hardware_info_id
-        if subcomponent:
-            body["subcomponent"] = {"name": subcomponent}
-        meta = {k: (v if isinstance(v, (str, int, float, bool)) else str(v)) for k, v in m.meta.items()}
-        meta = {k: _value(v) if isinstance(v, float) else v for k, v in meta.items()}
-        if m.component:
-            meta["component"] = m.component
-        meta["verdict"] = m.verdict
-        body["metadata"] = meta
-        self._step(step_id, {"measurement": body})
+    def step(self, step_id: str, artifact: StepArtifact) -> None:
+        self._emit(step_line(step_id, artifact))
 
     def series(self, step_id: str, *, name: str, unit: str, times: Sequence[float], values: Sequence[float],
-               validators: list[dict[str, Any]], hardware_info_id: str | None) -> None:
+               validators: list[Validator], hardware_info_id: str | None) -> None:
+        """A whole measurement series (start, one element per point, end) in the given test step."""
         sid = f"{step_id}_s{self._series}"
         self._series += 1
-        start: dict[str, Any] = {"measurementSeriesId": sid, "name": name, "unit": unit, "validators": validators}
-        if hardware_info_id:
-            start["hardwareInfoId"] = hardware_info_id
-        self._step(step_id, {"measurementSeriesStart": start})
+        self.step(step_id, MeasurementSeriesStart(series_id=sid, name=name, unit=unit, validators=validators,
+                                                  hardware_info_id=hardware_info_id))
         for i, (t, v) in enumerate(zip(times, values, strict=True)):
-            self._step(step_id, {"measurementSeriesElement": {"measurementSeriesId": sid, "index": i,
-                                                              "value": _value(v), "timestamp": self._ts(t)}})
-        self._step(step_id, {"measurementSeriesEnd": {"measurementSeriesId": sid, "totalCount": len(values)}})
-
-    def diagnosis(self, step_id: str, *, verdict: str, kind: str, message: str,
-                  hardware_info_id: str | None) -> None:
-        body: dict[str, Any] = {"verdict": verdict, "type": kind, "message": message}
-        if hardware_info_id:
-            body["hardwareInfoId"] = hardware_info_id
-        self._step(step_id, {"diagnosis": body})
-
-    def step_error(self, step_id: str, *, symptom: str, message: str) -> None:
-        self._step(step_id, {"error": {"symptom": symptom, "message": message}})
-
-    def step_log(self, step_id: str, *, severity: str, message: str) -> None:
-        self._step(step_id, {"log": {"severity": severity, "message": message}})
+            self.step(step_id, MeasurementSeriesElement(series_id=sid, index=i, value=json_value(v),
+                                                        timestamp=self._ts(t)))
+        self.step(step_id, MeasurementSeriesEnd(series_id=sid, total_count=len(values)))
 
     def close(self) -> None:
         self._fh.close()
-
-
-def schema_validator():  # type: ignore[no-untyped-def]
-    """A jsonschema validator for one OCP line (used by tests and `rackval` self-checks)."""
-    from jsonschema import Draft202012Validator
-    from referencing import Registry, Resource
-
-    resources, root = [], None
-    for path in sorted(SCHEMA_DIR.glob("*.json")):
-        doc = json.loads(path.read_text())
-        resources.append((doc["$id"], Resource.from_contents(doc)))
-        if path.name == "root.json":
-            root = doc
-    return Draft202012Validator(root, registry=Registry().with_resources(resources))

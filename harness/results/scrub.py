@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,8 +35,6 @@ class ScrubFilter(logging.Filter):
         record.msg = self.scrub(record.getMessage())
         record.args = ()
         if record.exc_info:  # tracebacks can carry request URLs and payloads
-            import traceback
-
             record.msg += "\n" + self.scrub("".join(traceback.format_exception(*record.exc_info)))
             record.exc_info = None
             record.exc_text = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from harness.results.report import load, traceability
+from harness.results.report_data import load, traceability
 from harness.results.store import MeasurementRow
 
 

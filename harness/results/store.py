@@ -18,6 +18,8 @@ from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, Stri
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
+from harness.results.migrate import upgrade
+
 
 class Base(DeclarativeBase):
     pass
@@ -168,8 +170,6 @@ def default_store_url(root: Path | None = None) -> str:
 
 def open_store(url: str) -> Engine:
     """An engine on an up-to-date store (migrated to the newest revision first)."""
-    from harness.results.migrate import upgrade
-
     engine = create_engine(url, json_serializer=lambda o: json.dumps(o, default=str))
     if engine.dialect.name == "sqlite":
         @event.listens_for(engine, "connect")

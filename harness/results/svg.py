@@ -1,15 +1,18 @@
-"""Line charts as inline SVG, drawn in Python: a report that needs no network and no script to plot."""
+"""Line charts for the report: data scaled to a fixed SVG canvas, in Python, so the page needs no network
+and no script to plot. The geometry is computed here; the markup is the ``chart`` macro of
+``templates/chart.svg.j2``.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from html import escape
+from dataclasses import dataclass, field
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
 W, H = 720, 300
 ML, MR, MT, MB = 64, 150, 28, 44  # margins: legend on the right
+LEGEND_LEN = 22  # characters of a line's label shown in the legend
 
 
 @dataclass
@@ -24,6 +27,53 @@ class Line:
 class Bound:
     label: str
     value: float
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A labelled position on one axis (a tick), or a limit's height (in canvas units)."""
+
+    pos: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Trace:
+    """One drawn line: its canvas points, colour, and where its legend entry sits."""
+
+    label: str
+    color: str
+    points: list[tuple[float, float]]
+    markers: bool
+    legend_y: int
+
+    @property
+    def legend(self) -> str:
+        return self.label[:LEGEND_LEN]
+
+    @property
+    def path(self) -> str:
+        """The points as an SVG ``points`` attribute, to a tenth of a canvas unit."""
+        return " ".join(f"{x:.1f},{y:.1f}" for x, y in self.points)
+
+
+@dataclass(frozen=True)
+class Chart:
+    plot_id: str
+    title: str
+    xlabel: str
+    ylabel: str
+    y_ticks: list[Mark] = field(default_factory=list)
+    x_ticks: list[Mark] = field(default_factory=list)
+    traces: list[Trace] = field(default_factory=list)
+    limits: list[Mark] = field(default_factory=list)
+    width: int = W
+    height: int = H
+    left: int = ML
+    top: int = MT
+    plot_w: int = W - ML - MR
+    plot_h: int = H - MT - MB
+    legend_x: int = W - MR
 
 
 def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
@@ -42,12 +92,17 @@ def _fmt(v: float) -> str:
     return f"{v:.4g}"
 
 
+def _finite(xs: Sequence[float], ys: Sequence[float]) -> list[tuple[float, float]]:
+    return [(x, y) for x, y in zip(xs, ys, strict=True) if math.isfinite(x) and math.isfinite(y)]
+
+
 def chart(plot_id: str, title: str, xlabel: str, ylabel: str, lines: Sequence[Line],
-          bounds: Sequence[Bound] = ()) -> str:
-    """One chart. ``bounds`` are limits drawn as dashed red lines across the plot."""
-    pts = [(x, y) for ln in lines for x, y in zip(ln.xs, ln.ys, strict=True) if math.isfinite(x) and math.isfinite(y)]
+          bounds: Sequence[Bound] = ()) -> Chart | None:
+    """One chart, or None when no line has a finite point. ``bounds`` are limits drawn as dashed lines
+    across the plot (the y range is widened to show them)."""
+    pts = [p for ln in lines for p in _finite(ln.xs, ln.ys)]
     if not pts:
-        return ""
+        return None
     xs = [p[0] for p in pts]
     ys = [p[1] for p in pts] + [b.value for b in bounds]
     x0, x1 = min(xs), max(xs)
@@ -64,36 +119,15 @@ def chart(plot_id: str, title: str, xlabel: str, ylabel: str, lines: Sequence[Li
     def sy(y: float) -> float:
         return MT + ph - (y - y0) / (y1 - y0) * ph
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="plot" id="{escape(plot_id)}" viewBox="0 0 {W} {H}" '
-           f'width="{W}" height="{H}" role="img" aria-label="{escape(title)}">',
-           f'<text x="{ML}" y="18" class="title">{escape(title)}</text>',
-           f'<rect x="{ML}" y="{MT}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>']
-    for t in _nice_ticks(y0, y1):
-        out.append(f'<line x1="{ML}" x2="{ML + pw}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" stroke="#eee"/>'
-                   f'<text x="{ML - 6}" y="{sy(t) + 4:.1f}" text-anchor="end" class="tick">{_fmt(t)}</text>')
-    for t in _nice_ticks(x0, x1, 6):
-        out.append(f'<text x="{sx(t):.1f}" y="{MT + ph + 16}" text-anchor="middle" class="tick">{_fmt(t)}</text>')
-    out.append(f'<text x="{ML + pw / 2}" y="{H - 6}" text-anchor="middle" class="axis">{escape(xlabel)}</text>')
-    out.append(f'<text transform="translate(14 {MT + ph / 2}) rotate(-90)" text-anchor="middle" '
-               f'class="axis">{escape(ylabel)}</text>')
+    traces: list[Trace] = []
     legend_y = MT + 10
     for i, ln in enumerate(lines):
-        color = PALETTE[i % len(PALETTE)]
-        pairs = [(sx(x), sy(y)) for x, y in zip(ln.xs, ln.ys, strict=True) if math.isfinite(x) and math.isfinite(y)]
-        if not pairs:
+        points = [(sx(x), sy(y)) for x, y in _finite(ln.xs, ln.ys)]
+        if not points:
             continue
-        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in pairs)
-        out.append(f'<polyline class="series" data-label="{escape(ln.label)}" points="{path}" fill="none" '
-                   f'stroke="{color}" stroke-width="1.5"/>')
-        if ln.markers or len(pairs) == 1:
-            out += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}"/>' for x, y in pairs]
-        out.append(f'<rect x="{W - MR + 10}" y="{legend_y - 8}" width="10" height="10" fill="{color}"/>'
-                   f'<text x="{W - MR + 24}" y="{legend_y + 1}" class="legend">{escape(ln.label[:22])}</text>')
+        traces.append(Trace(ln.label, PALETTE[i % len(PALETTE)], points, ln.markers or len(points) == 1, legend_y))
         legend_y += 16
-    for b in bounds:
-        out.append(f'<line class="limit" x1="{ML}" x2="{ML + pw}" y1="{sy(b.value):.1f}" y2="{sy(b.value):.1f}" '
-                   f'stroke="#d62728" stroke-dasharray="6 4"/>'
-                   f'<text x="{ML + pw - 4}" y="{sy(b.value) - 4:.1f}" text-anchor="end" class="limit-label">'
-                   f'{escape(b.label)}</text>')
-    out.append("</svg>")
-    return "".join(out)
+    return Chart(plot_id, title, xlabel, ylabel,
+                 y_ticks=[Mark(sy(t), _fmt(t)) for t in _nice_ticks(y0, y1)],
+                 x_ticks=[Mark(sx(t), _fmt(t)) for t in _nice_ticks(x0, x1, 6)],
+                 traces=traces, limits=[Mark(sy(b.value), b.label) for b in bounds])

@@ -1,9 +1,9 @@
 """Programmable AC source for line-voltage and frequency sweeps: setpoints, output, V/A/W/PF.
 
-Two dialects of one driver: Chroma 61800 (``VOLT:AC``, ``FREQ``, ``OUTP``, ``MEAS:...:AC?``) and
-Keysight AC6800B (``VOLT``, ``FREQ``, ``OUTP``, ``MEAS:...?``). Setpoints are checked against the
-station's ratings for what is plugged in (``max_voltage_v``, ``frequency_hz``) before anything is
-sent; ``output_off`` reads back, because it is the source's safe action.
+Two dialects of one driver (``dialects/chroma61800.yaml``, ``dialects/keysight_ac6800.yaml``).
+Setpoints are checked against the station's ratings for what is plugged in (``max_voltage_v``,
+``frequency_hz``) before anything is sent; ``output_off`` reads back, because it is the source's
+safe action.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from harness.drivers.visa.properties import (
     FLOAT,
     INT,
     Control,
-    Dialect,
     Measurement,
     ProtectedInstrument,
     TokenCodec,
@@ -22,44 +21,11 @@ from harness.drivers.visa.properties import (
 
 FIELDS = ("V", "A", "W", "PF", "Hz")
 
-DIALECTS: dict[str, Dialect] = {
-    # Chroma 61800 / 61845 grid simulator, outputs coupled (61800 and 61600 manuals).
-    "chroma61800": Dialect(
-        name="chroma61800",
-        commands={
-            "voltage": "VOLT:AC {}", "voltage?": "VOLT:AC?",
-            "frequency": "FREQ {}", "frequency?": "FREQ?",
-            "output": "OUTP {}", "output?": "OUTP?",
-            "V?": "MEAS:VOLT:ACDC?", "A?": "MEAS:CURR:AC?", "W?": "MEAS:POW:AC?",
-            "PF?": "MEAS:POW:AC:PFAC?", "Hz?": "MEAS:FREQ?",
-            "protection?": "STAT:QUES:COND?", "protection_clear": "OUTP:PROT:CLE",
-        },
-        tokens={"output": {True: ("ON", "1"), False: ("OFF", "0")}},
-        fields=FIELDS,
-        bits={"protection": {0: "OVP", 1: "OCP", 3: "OPP", 4: "OTP"}},
-    ),
-    # Keysight AC6800B basic AC source. [standard Keysight forms; verify against the guide]
-    "keysight_ac6800": Dialect(
-        name="keysight_ac6800",
-        commands={
-            "voltage": "VOLT {}", "voltage?": "VOLT?",
-            "frequency": "FREQ {}", "frequency?": "FREQ?",
-            "output": "OUTP {}", "output?": "OUTP?",
-            "V?": "MEAS:VOLT:AC?", "A?": "MEAS:CURR:AC?", "W?": "MEAS:POW:AC?",
-            "PF?": "MEAS:POW:AC:PFAC?", "Hz?": "MEAS:FREQ?",
-            "protection?": "STAT:QUES:COND?", "protection_clear": "OUTP:PROT:CLE",
-        },
-        tokens={"output": {True: ("1", "ON"), False: ("0", "OFF")}},
-        fields=FIELDS,
-        bits={"protection": {0: "OVP", 1: "OCP", 3: "OPP", 4: "OTP"}},
-    ),
-}
-
 
 class AcSource(ProtectedInstrument):
     """An AC source: voltage and frequency within the station's ratings, output control, readings."""
 
-    DIALECTS = DIALECTS
+    ROLE = "ac_source"
 
     voltage_setpoint = Control[float]("voltage", "Output voltage setpoint, V rms.",
                                       validator=in_range(0.0, lambda d: d.max_voltage_v))

@@ -14,24 +14,9 @@ import math
 from collections.abc import Mapping
 
 from harness.drivers.visa.link import OVER_RANGE, InstrumentReplyError, ScpiLink, parse_number
-from harness.drivers.visa.properties import Dialect, VisaInstrument
+from harness.drivers.visa.properties import VisaInstrument
 
 TYPE_K_RANGE_C = (-200.0, 1372.0)  # beyond this a type-K reading is not a temperature
-
-DIALECTS: dict[str, Dialect] = {
-    # Keysight DAQ970A / 34970A / 34972A with a multiplexer module (DAQM901A: 101-120 ...).
-    "keysight_daq970a": Dialect(
-        name="keysight_daq970a",
-        commands={
-            "configure": "CONF:TEMP TC,K,{}",
-            "unit": "UNIT:TEMP C,{}",
-            "reference": "SENS:TEMP:TRAN:TC:RJUN:TYPE INT,{}",
-            "scan": "ROUT:SCAN {}",
-            "read?": "READ?",
-            "measure?": "MEAS:TEMP? TC,K,{}",
-        },
-    ),
-}
 
 
 class OpenThermocouple(InstrumentReplyError):
@@ -59,7 +44,7 @@ def channel_list(channels: list[int]) -> str:
 class ThermocoupleDaq(VisaInstrument):
     """A DAQ whose ``read()`` returns {point name: °C} for the wired channels, in one scan."""
 
-    DIALECTS = DIALECTS
+    ROLE = "daq"
 
     def __init__(self, link: ScpiLink, dialect: str = "keysight_daq970a", *, channels: Mapping[int, str]) -> None:
         super().__init__(link, dialect)

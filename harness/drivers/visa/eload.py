@@ -1,13 +1,12 @@
 """DC electronic load on the busbar: constant current or constant power, input on/off, V/A/W.
 
-One driver for every load model; a model is a :class:`Dialect` table. Setpoints are checked
+One driver for every load model; a model is a dialect (``dialects/chroma63600.yaml``, ...). Setpoints are checked
 against the station's ratings before anything is sent; ``input_off`` reads back, because the
 safe state of a rack under test includes a load that is provably off.
 
 Protection: each dialect names its protection status query, the meaning of its bits and its
-clear command. Chroma 63600: ``LOAD:PROT?`` (UM-63600 bit layout) and ``LOAD:PROT:CLE``.
-Keysight EL30000: [A: assumed from the Keysight DC-source family, verify against the EL30000
-programming guide] ``STAT:QUES:COND?`` with b0 OV, b1 OC, b3 OP, b4 OT, and ``INP:PROT:CLE``.
+clear command (Chroma 63600 ``LOAD:PROT?`` / ``LOAD:PROT:CLE``; Keysight EL30000
+``STAT:QUES:COND?`` / ``INP:PROT:CLE``).
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from harness.drivers.visa.properties import (
     FLOAT,
     INT,
     Control,
-    Dialect,
     Measurement,
     ProtectedInstrument,
     TokenCodec,
@@ -28,53 +26,11 @@ from harness.drivers.visa.properties import (
 
 Mode = Literal["CC", "CP"]
 
-_ON_OFF = {True: ("ON", "1"), False: ("OFF", "0")}  # sent: the first word; read back: any
-_ONE_ZERO = {True: ("1", "ON"), False: ("0", "OFF")}
-
-DIALECTS: dict[str, Dialect] = {
-    # Chroma 63600 mainframe, the selected channel (UM-63600; pymeasure upstream chroma_63600.py).
-    "chroma63600": Dialect(
-        name="chroma63600",
-        commands={
-            "mode": "MODE {}", "mode?": "MODE?",
-            "current": "CURR:STAT:L1 {}", "current?": "CURR:STAT:L1?",
-            "power": "POW:STAT:L1 {}", "power?": "POW:STAT:L1?",
-            "input": "LOAD {}", "input?": "LOAD?",
-            "voltage?": "MEAS:VOLT?", "measured_current?": "MEAS:CURR?", "measured_power?": "MEAS:POW?",
-            "protection?": "LOAD:PROT?", "protection_clear": "LOAD:PROT:CLE",
-        },
-        tokens={
-            # Sent: the high range, which covers the low ones; read back: any range.
-            "mode": {"CC": ("CCH", "CCM", "CCL"), "CP": ("CPH", "CPM", "CPL")},
-            "input": _ON_OFF,
-        },
-        bits={"protection": {0: "OTP", 1: "OVP", 2: "OCP", 3: "OPP", 4: "REV", 7: "FAN", 8: "INHIBIT"}},
-    ),
-    # Keysight EL30000 (EL34143A class): SCPI-99 style. [verify against the programming guide]
-    "keysight_el30000": Dialect(
-        name="keysight_el30000",
-        commands={
-            "mode": "FUNC {}", "mode?": "FUNC?",
-            "current": "CURR {}", "current?": "CURR?",
-            "power": "POW {}", "power?": "POW?",
-            "input": "INP {}", "input?": "INP?",
-            "voltage?": "MEAS:VOLT?", "measured_current?": "MEAS:CURR?", "measured_power?": "MEAS:POW?",
-            # [A] questionable-condition register as on Keysight DC sources; verify for the EL30000
-            "protection?": "STAT:QUES:COND?", "protection_clear": "INP:PROT:CLE",
-        },
-        tokens={
-            "mode": {"CC": ("CURR", "CURRENT"), "CP": ("POW", "POWER")},
-            "input": _ONE_ZERO,
-        },
-        bits={"protection": {0: "OVP", 1: "OCP", 3: "OPP", 4: "OTP"}},
-    ),
-}
-
 
 class ElectronicLoad(ProtectedInstrument):
     """An electronic load: CC/CP setpoints within the station's ratings, input control, readings."""
 
-    DIALECTS = DIALECTS
+    ROLE = "eload"
 
     mode = Control[Mode]("mode", "Regulation mode, 'CC' or 'CP' (read back).",
                          codec=TokenCodec("mode"), verify=True)

@@ -1,7 +1,7 @@
 """AC power analyzer on a PDU or shelf feed: V, A, W and power factor in one consistent reading,
 energy integration and inrush capture.
 
-Two shapes of the same logic, chosen by the dialect: models with a numeric item list
+Two shapes of the same logic, chosen by the dialect (``dialects/*.yaml``): models with a numeric item list
 (Yokogawa WT) are configured once and answer every value in one query, so V, A, W and PF come
 from the same update interval; models without one (Chroma 66205) are asked value by value.
 
@@ -20,53 +20,15 @@ one trigger mode runs at a time: arming inrush ends a running energy integration
 from __future__ import annotations
 
 from harness.drivers.visa.link import InstrumentReplyError, ScpiLink
-from harness.drivers.visa.properties import Dialect, VisaInstrument
+from harness.drivers.visa.properties import VisaInstrument
 
 FIELDS = ("V", "A", "W", "PF")
 
-_WT_ITEMS = (("URMS", "V"), ("IRMS", "A"), ("P", "W"), ("LAMBDA", "PF"))
-_WT_EXTRA = (("WP", "energy"), ("IPPeak", "inrush"))  # items 5 and 6, read one by one
-
-DIALECTS: dict[str, Dialect] = {
-    # Yokogawa WT5000 (WT1800E/WT3000 use the same numeric subsystem). Element 1.
-    "yokogawa_wt5000": Dialect(
-        name="yokogawa_wt5000",
-        commands={
-            "values?": ":NUMeric:NORMal:VALue?",
-            "energy?": f":NUMeric:NORMal:VALue? {len(_WT_ITEMS) + 1}",
-            "inrush?": f":NUMeric:NORMal:VALue? {len(_WT_ITEMS) + 2}",
-        },
-        setup=(
-            ":NUMeric:FORMat ASCii",
-            f":NUMeric:NORMal:NUMBer {len(_WT_ITEMS)}",
-            *(f":NUMeric:NORMal:ITEM{i} {func},1" for i, (func, _) in enumerate(_WT_ITEMS + _WT_EXTRA, start=1)),
-            ":COMMunicate:HEADer OFF",
-        ),
-        fields=tuple(name for _, name in _WT_ITEMS),
-        actions={
-            "energy_start": (":INTEGrate:STOP", ":INTEGrate:RESet", ":INTEGrate:STARt"),
-            "energy_stop": (":INTEGrate:STOP",),
-            "inrush_arm": (":MEASure:MHOLd OFF", ":MEASure:MHOLd ON"),
-        },
-    ),
-    # Chroma 66205 digital power meter: one MEAS? per quantity. [sketch; verify with the manual]
-    "chroma66205": Dialect(
-        name="chroma66205",
-        commands={"V?": "MEAS? V", "A?": "MEAS? I", "W?": "MEAS? W", "PF?": "MEAS? PF",
-                  "energy?": "MEAS? WH", "inrush?": "FETCH? IS"},
-        fields=FIELDS,
-        actions={
-            "energy_start": ("TRIG:MODE INTEGRATION", "TRIG ON"),
-            "energy_stop": ("TRIG OFF",),
-            "inrush_arm": ("TRIG:MODE INRUSH", "TRIG ON"),
-        },
-    ),
-}
 
 class PowerAnalyzer(VisaInstrument):
     """A power analyzer whose ``measure()`` returns {"V", "A", "W", "PF"}."""
 
-    DIALECTS = DIALECTS
+    ROLE = "power_analyzer"
 
     def __init__(self, link: ScpiLink, dialect: str = "yokogawa_wt5000") -> None:
         super().__init__(link, dialect)

@@ -1,9 +1,9 @@
 """Declarative instrument drivers in the style of pymeasure's ``control``/``measurement``, with the
-command strings kept in per-model :class:`Dialect` tables.
+command strings kept in per-model dialects (``dialects/<model>.yaml``, see :mod:`.dialect`).
 
 A driver class declares *what* it controls once (``current_setpoint = Control("current", ...)``);
-each dialect says *how* a model spells it (``"current": "CURR:STAT:L1 {}"``). Models whose logic is
-the same then differ only by a table, and a command a model lacks is a clear
+each dialect says *how* a model spells it (``current: {send: "CURR:STAT:L1 {}", ...}``). Models whose
+logic is the same then differ only by their data, and a command a model lacks is a clear
 :class:`UnsupportedCommand` instead of a wrong string on the wire.
 
 Values are validated before anything is sent; replies are parsed strictly (see
@@ -15,74 +15,33 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar, overload
 
+from harness.drivers.visa.dialect import Dialect, UnsupportedCommand, dialect_for
 from harness.drivers.visa.link import ScpiLink, parse_number
-from harness.errors import DriverError, InstrumentError
+from harness.errors import InstrumentError
+
+__all__ = ["FLOAT", "INT", "Codec", "Control", "Dialect", "Measurement", "ProtectedInstrument", "ReadbackMismatch",
+           "TokenCodec", "UnsupportedCommand", "VisaInstrument", "format_number", "in_range"]
 
 T = TypeVar("T")
-
-
-class UnsupportedCommand(DriverError):
-    """The instrument model (dialect) has no command for this function."""
 
 
 class ReadbackMismatch(InstrumentError):
     """A setting read back differs from what was just set."""
 
 
-@dataclass(frozen=True)
-class Dialect:
-    """One model's spelling of the driver's functions.
-
-    ``commands`` maps a function key to a command template (``"{}"`` takes the value; a key
-    ending in ``?`` is the query). ``tokens`` maps a value to the words the model uses for it:
-    the first word is sent, any of them is accepted on read-back. ``setup`` is sent by
-    ``configure()``; ``fields`` names the values of a multi-value reading in reply order.
-    ``actions`` maps an operation to the commands that perform it, in order (e.g. arming an
-    inrush capture); ``bits`` maps a status register to {bit number: name}.
-    """
-
-    name: str
-    commands: Mapping[str, str | None]
-    tokens: Mapping[str, Mapping[Any, tuple[str, ...]]] = field(default_factory=dict)
-    setup: tuple[str, ...] = ()
-    fields: tuple[str, ...] = ()
-    actions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    bits: Mapping[str, Mapping[int, str]] = field(default_factory=dict)
-
-    def command(self, key: str, value: str | None = None) -> str:
-        template = self.commands.get(key)
-        if template is None:
-            raise UnsupportedCommand(self.name, key, f"{self.name} has no command for {key!r}")
-        return template.format(value) if value is not None else template
-
-    def supports(self, key: str) -> bool:
-        return self.commands.get(key) is not None or bool(self.actions.get(key))
-
-    def action(self, key: str) -> tuple[str, ...]:
-        commands = self.actions.get(key)
-        if not commands:
-            raise UnsupportedCommand(self.name, key, f"{self.name} has no commands for {key!r}")
-        return commands
-
-    def decode_bits(self, register: str, value: int) -> frozenset[str]:
-        """Names of the set bits of ``register`` (a bit the table does not name is ``bitN``)."""
-        names = self.bits.get(register, {})
-        return frozenset(names.get(bit, f"bit{bit}") for bit in range(value.bit_length()) if value >> bit & 1)
-
-
 class VisaInstrument:
-    """Base of the VISA drivers: a link, a dialect picked by name from the class's DIALECTS."""
+    """Base of the VISA drivers: a link, and the dialect of one model of the class's ROLE."""
 
-    DIALECTS: ClassVar[Mapping[str, Dialect]] = {}
+    ROLE: ClassVar[str] = ""
 
     def __init__(self, link: ScpiLink, dialect: str) -> None:
-        if dialect not in self.DIALECTS:
-            raise ValueError(f"{type(self).__name__}: unknown dialect {dialect!r} (known: {', '.join(self.DIALECTS)})")
+        try:
+            self.dialect: Dialect = dialect_for(self.ROLE, dialect)
+        except ValueError as exc:
+            raise ValueError(f"{type(self).__name__}: unknown dialect {dialect!r} ({exc})") from None
         self.link = link
-        self.dialect = self.DIALECTS[dialect]
 
     @property
     def name(self) -> str:
@@ -139,13 +98,13 @@ class IntCodec(Codec[int]):
 
 
 class TokenCodec(Codec[Any]):
-    """A value spelled by the dialect's ``tokens[table]`` (modes, ON/OFF)."""
+    """A value spelled by the dialect's words for ``table`` (modes, ON/OFF): the first is sent."""
 
     def __init__(self, table: str) -> None:
         self.table = table
 
     def _table(self, driver: VisaInstrument) -> Mapping[Any, tuple[str, ...]]:
-        table = driver.dialect.tokens.get(self.table)
+        table = driver.dialect.tokens(self.table)
         if table is None:
             raise UnsupportedCommand(driver.dialect.name, self.table, f"no {self.table!r} tokens")
         return table

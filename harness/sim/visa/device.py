@@ -1,8 +1,9 @@
 """The part every simulated SCPI instrument shares: message processing, IEEE 488.2 common
 commands, the error queue and the standard event status register.
 
-A personality subclasses :class:`ScpiDevice` and declares its commands with :func:`scpi` on the
-handler methods, so a new instrument model is one more table, not one more parser.
+A personality subclasses :class:`ScpiDevice` and :meth:`~ScpiDevice.declare` s its commands; the
+table-driven personalities (:mod:`harness.sim.visa.personalities`) declare them from the model's
+dialect, so a new instrument model is one more data file, not one more parser.
 """
 
 from __future__ import annotations
@@ -12,11 +13,9 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from harness.sim.visa.parser import CommandTree, ScpiFault, number, split_unit, split_units
-
-F = TypeVar("F", bound=Callable[..., object])
 
 # Standard event status register bits (IEEE 488.2).
 ESR_OPC, ESR_QYE, ESR_DDE, ESR_EXE, ESR_CME = 1, 4, 8, 16, 32
@@ -40,11 +39,13 @@ class Wiring:
 
 @dataclass(frozen=True)
 class Call:
-    """What a handler receives: the header as sent, its parameters and its numeric suffixes."""
+    """What a handler receives: the header as sent, its parameters, its numeric suffixes and
+    whether it is the query form."""
 
     header: str
     args: list[str]
     suffixes: tuple[int, ...]
+    query: bool = False
 
     @property
     def suffix(self) -> int:
@@ -52,24 +53,17 @@ class Call:
 
 
 Reply = str | None
-Bound = Callable[[Call], Reply]
+Handler = Callable[[Call], Reply]
 
 
-def scpi(*patterns: str, args: int | tuple[int, int] | None = None, measurement: bool = False) -> Callable[[F], F]:
-    """Declare a method as the handler of SCPI commands (manual notation, see scpi_parser).
+@dataclass(frozen=True)
+class Declared:
+    """A declared command: its handler, the parameter count it takes, whether it is a reading
+    (the injected "stuck" and "overrange" faults act on exactly these)."""
 
-    ``args`` is the parameter count (or a (min, max) range); by default 0 for a query, 1 otherwise.
-    ``measurement`` marks a query whose reply is a reading: the injected "stuck" and "overrange"
-    faults act on exactly these.
-    """
-
-    def mark(fn: F) -> F:
-        declared = list(getattr(fn, "__scpi__", ()))
-        declared.extend((p, args, measurement) for p in patterns)
-        fn.__scpi__ = declared  # type: ignore[attr-defined]
-        return fn
-
-    return mark
+    handler: Handler
+    args: tuple[int, int]
+    measurement: bool
 
 
 def _arg_range(pattern: str, args: int | tuple[int, int] | None) -> tuple[int, int]:
@@ -90,20 +84,20 @@ class ScpiDevice:
     def __init__(self, idn: str) -> None:
         self.idn = idn
         self.lock = threading.RLock()
-        self.tree: CommandTree[tuple[Bound, tuple[int, int], bool]] = CommandTree()
+        self.tree: CommandTree[Declared] = CommandTree()
         self._errors: deque[str] = deque()
         self.esr = 0
         self.ese = 0
         self.faults: dict[str, dict[str, Any]] = {}  # injected: fault name -> its parameters
         self._last: dict[tuple[str, tuple[int, ...], tuple[str, ...]], str] = {}  # last genuine readings
-        seen: set[str] = set()
-        for klass in type(self).__mro__:  # most derived first: a subclass overrides a declaration
-            for name, fn in vars(klass).items():
-                for pattern, nargs, measurement in getattr(fn, "__scpi__", ()):
-                    if pattern.upper() in seen:
-                        continue
-                    seen.add(pattern.upper())
-                    self.tree.add(pattern, (getattr(self, name), _arg_range(pattern, nargs), measurement))
+        for pattern, handler, nargs in self._common_commands():
+            self.declare(pattern, handler, args=nargs)
+
+    def declare(self, pattern: str, handler: Handler, *, args: int | tuple[int, int] | None = None,
+                measurement: bool = False) -> None:
+        """Serve ``pattern`` (manual notation, see :mod:`harness.sim.visa.parser`) with ``handler``.
+        ``args`` is the parameter count (or a (min, max) range); by default 0 for a query, 1 otherwise."""
+        self.tree.add(pattern, Declared(handler, _arg_range(pattern, args), measurement))
 
     # ------------------------------------------------------------------ processing
     def process(self, message: str) -> str | None:
@@ -118,14 +112,15 @@ class ScpiDevice:
                 if match is None:
                     self.push_error(ScpiFault(-113, header[:40]))
                     break  # a command error discards the rest of the message
-                handler, (lo, hi), measurement = match.handler
+                declared = match.handler
+                lo, hi = declared.args
                 try:
                     if len(args) < lo:
                         raise ScpiFault(-109, header[:40])
                     if len(args) > hi:
                         raise ScpiFault(-108, header[:40])
-                    reply = handler(Call(header, args, match.suffixes))
-                    if measurement and reply is not None:
+                    reply = declared.handler(Call(header, args, match.suffixes, match.pattern.endswith("?")))
+                    if declared.measurement and reply is not None:
                         key = (match.pattern, match.suffixes, tuple(a.upper() for a in args))
                         reply = self._faulted(key, reply)
                 except ScpiFault as fault:
@@ -205,65 +200,63 @@ class ScpiDevice:
         """*RST: the personality's power-on settings."""
 
     # ------------------------------------------------------------------ IEEE 488.2 common commands
-    @scpi("*IDN?")
+    def _common_commands(self) -> list[tuple[str, Handler, int | None]]:
+        """(pattern, handler, parameter count or None for the default) of the commands every
+        instrument answers alike."""
+        return [
+            ("*IDN?", self._idn, None), ("*RST", self._rst, 0), ("*CLS", self._cls, 0),
+            ("*OPC?", self._opc_q, None), ("*OPC", self._opc, 0), ("*WAI", self._wai, 0),
+            ("*ESR?", self._esr, None), ("*ESE", self._ese, None), ("*ESE?", self._ese_q, None),
+            ("*STB?", self._stb, None), ("*TST?", self._tst, None),
+            ("SYSTem:ERRor[:NEXT]?", self._syst_err, None), ("SYSTem:ERRor:COUNt?", self._syst_err_count, None),
+            ("SYSTem:VERSion?", self._syst_version, None),
+        ]
+
     def _idn(self, call: Call) -> Reply:
         return self.idn
 
-    @scpi("*RST", args=0)
     def _rst(self, call: Call) -> Reply:
         self.reset()
         return None
 
-    @scpi("*CLS", args=0)
     def _cls(self, call: Call) -> Reply:
         self._errors.clear()
         self.esr = 0
         return None
 
-    @scpi("*OPC?")
     def _opc_q(self, call: Call) -> Reply:
         return "1"  # every simulated operation completes before the next message is read
 
-    @scpi("*OPC", args=0)
     def _opc(self, call: Call) -> Reply:
         self.esr |= ESR_OPC
         return None
 
-    @scpi("*WAI", args=0)
     def _wai(self, call: Call) -> Reply:
         return None
 
-    @scpi("*ESR?")
     def _esr(self, call: Call) -> Reply:
         value, self.esr = self.esr, 0
         return str(value)
 
-    @scpi("*ESE")
     def _ese(self, call: Call) -> Reply:
         self.ese = int(number(call.args[0], 0, 255))
         return None
 
-    @scpi("*ESE?")
     def _ese_q(self, call: Call) -> Reply:
         return str(self.ese)
 
-    @scpi("*STB?")
     def _stb(self, call: Call) -> Reply:
         stb = (4 if self._errors else 0) | (32 if self.esr & self.ese else 0)
         return str(stb)
 
-    @scpi("*TST?")
     def _tst(self, call: Call) -> Reply:
         return "0"
 
-    @scpi("SYSTem:ERRor[:NEXT]?")
     def _syst_err(self, call: Call) -> Reply:
         return self._errors.popleft() if self._errors else ScpiFault(0).entry.replace("0,", "+0,", 1)
 
-    @scpi("SYSTem:ERRor:COUNt?")
     def _syst_err_count(self, call: Call) -> Reply:
         return str(len(self._errors))
 
-    @scpi("SYSTem:VERSion?")
     def _syst_version(self, call: Call) -> Reply:
         return "1999.0"

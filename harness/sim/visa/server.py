@@ -2,7 +2,7 @@
 
 The server only frames bytes: newline-terminated program messages in, one newline-terminated
 response message out per message that holds queries. Parsing, the error queue and the physics
-hook-up live in the personality (:mod:`harness.sim.visa.instruments`).
+hook-up live in the personality (:mod:`harness.sim.visa.personalities`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from harness.sim.faults.wire import Corruption, WireFault, mangle_line, reset_socket
 from harness.sim.visa.device import DEVICE_FAULTS, ScpiDevice, Wiring
-from harness.sim.visa.instruments import MODELS
 from harness.sim.visa.parser import ScpiFault
+from harness.sim.visa.personalities import personality
 
 if TYPE_CHECKING:
     from harness.sim.physics.twin import RackTwin
@@ -109,10 +109,6 @@ class ScpiServer:
         serial: str | None = None,
         channels: dict[int, str] | None = None,
     ) -> None:
-        factory = MODELS.get((role, model))
-        if factory is None:
-            known = ", ".join(f"{r}/{m}" for r, m in MODELS)
-            raise ValueError(f"no simulated {role} of model {model!r} (known: {known})")
         name, spec = role, None
         for key, candidate in twin.profile.instruments.items():
             if candidate.role == role and candidate.model == model:
@@ -124,7 +120,7 @@ class ScpiServer:
             measures=measures or (spec.measures if spec else None),
             channels=dict(channels if channels is not None else (spec.channels if spec else {})),
         )
-        self.device: ScpiDevice = factory(twin, wiring)
+        self.device: ScpiDevice = personality(twin, role, model, wiring)
         self.role, self.model, self.host = role, model, host
         self.log: deque[str] = deque(maxlen=LOG_SIZE)  # messages received, newest last (for tests)
         self._port = port
