@@ -37,7 +37,9 @@ sys.path.insert(0, str(ROOT))
 from harness.clock import RealClock, monotonic
 from harness.config.plan import load_plan
 from harness.results.recorder import StepRecord
-from harness.runner import RunOptions, RunSession
+from harness.run.options import RunOptions
+from harness.run.session import RunSession
+from harness.steps import STEP_KINDS
 
 
 class TracingClock:
@@ -116,7 +118,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("plan", nargs="?", default=str(ROOT / "benchmarks" / "dwell_plan.yaml"))
     args = ap.parse_args()
-    plan = load_plan(Path(args.plan))
+    plan = load_plan(Path(args.plan), STEP_KINDS)
     load_before = os.getloadavg()
     wall0 = monotonic()
     rows: list[tuple[str, float, float]] = []

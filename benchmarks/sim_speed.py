@@ -15,7 +15,9 @@ from pathlib import Path
 
 from harness.clock import monotonic
 from harness.config.plan import load_plan
-from harness.runner import RunOptions, RunSession
+from harness.run.options import RunOptions
+from harness.run.session import RunSession
+from harness.steps import STEP_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,7 +27,7 @@ def main() -> None:
     ap.add_argument("plan", nargs="?", default=str(ROOT / "test_plans" / "nvl72_l11.yaml"))
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
-    plan = load_plan(Path(args.plan))
+    plan = load_plan(Path(args.plan), STEP_KINDS)
     with tempfile.TemporaryDirectory() as tmp:
         session = RunSession(plan, RunOptions(sim=True, seed=args.seed, rack_serial="BENCH-1", out_dir=Path(tmp) / "run",
                                               store_url=f"sqlite:///{tmp}/results.db", operator="bench", yes=True))

@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
-from harness.config.plan import Envelope, Limit
+from harness.config.plan import Envelope, Limit, StepBase
 
 Verdict = Literal["PASS", "FAIL", "INFO", "SKIP"]
 
@@ -102,18 +102,16 @@ def is_steady(times: Sequence[float], values: Sequence[float], *, window_s: floa
     return (max(recent) - min(recent)) / scale <= tolerance
 
 
-def limits_of(step: object) -> set[str]:
-    """The envelope limits a configured step checks (a group: those of its children)."""
-    from harness.steps import STEP_KINDS
+class LimitCatalog(Protocol):
+    """What the step kinds measure (harness.stepkit.registry.StepKinds)."""
 
-    kind = getattr(step, "kind", "")
-    if kind == "group":
-        return set().union(*(limits_of(child) for child in getattr(step, "steps", [])))
-    return set(getattr(STEP_KINDS.get(kind), "LIMITS", ()))
+    @property
+    def known_limits(self) -> frozenset[str]: ...
+    def limits_of(self, step: StepBase) -> frozenset[str]: ...
 
 
-def coverage(envelope: Envelope, steps: Sequence[object], measurements: Sequence[Measurement], *,
-             t: float = 0.0) -> list[Measurement]:
+def coverage(envelope: Envelope, steps: Sequence[StepBase], measurements: Sequence[Measurement], *,
+             kinds: LimitCatalog, t: float = 0.0) -> list[Measurement]:
     """Judge the envelope as a whole: every limit the plan's steps check must have been measured.
 
     - a limit no step kind knows is a FAIL (a typo in the envelope would otherwise never be checked);
@@ -122,10 +120,8 @@ def coverage(envelope: Envelope, steps: Sequence[object], measurements: Sequence
       reasons: the checks stay SKIP, and a run cannot pass without them;
     - a limit checked by the plan but never measured is a FAIL.
     """
-    from harness.steps import STEP_KINDS
-
-    known = set().union(*(set(getattr(m, "LIMITS", ())) for m in STEP_KINDS.values()))
-    checked = set().union(*(limits_of(s) for s in steps)) if steps else set()
+    known = kinds.known_limits
+    checked = set().union(*(kinds.limits_of(s) for s in steps)) if steps else set()
     out: list[Measurement] = []
     for name in envelope.limits:
         verdicts = {m.verdict for m in measurements if m.limit == name}

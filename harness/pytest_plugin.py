@@ -20,14 +20,14 @@ import pytest
 
 from harness.config.plan import LoadedPlan, is_plan_file, load_plan
 from harness.errors import ConfigError, RackvalError
+from harness.run.options import COVERAGE_STEP, RunOptions
 
 if TYPE_CHECKING:  # the run machinery loads only when a plan actually runs
-    from harness.runner import RunResult, RunSession
-
-COVERAGE_STEP = "envelope_coverage"  # the last item of every plan: no declared limit goes unmeasured
+    from harness.run.options import RunResult
+    from harness.run.session import RunSession
 RESULTS_KEY = pytest.StashKey[list["RunResult"]]()
 HOOKS_KEY = pytest.StashKey[dict[str, Any]]()  # RunOptions callbacks set by `rackval run` (confirm, live)
-_OPEN_RUNS: list["RunSession"] = []  # runs whose safe state is still to come (this process)
+OPEN_RUNS: list[RunSession] = []  # runs whose safe state is still to come (this process)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -55,7 +55,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
     """Ctrl-C between two steps is an abort too (inside a step the runner sees it first)."""
-    for run in _OPEN_RUNS:
+    for run in OPEN_RUNS:
         if run.result is None:
             run.aborted = True
 
@@ -71,12 +71,14 @@ class PlanCollectError(Exception):
 
 
 class PlanFile(pytest.File):
-    session_run: "RunSession | None" = None
+    session_run: RunSession | None = None
     loaded: LoadedPlan | None = None
 
     def collect(self) -> Iterator[pytest.Item]:
+        from harness.steps import STEP_KINDS  # loaded only when a plan file is collected
+
         try:
-            self.loaded = load_plan(self.path)
+            self.loaded = load_plan(self.path, STEP_KINDS)
         except ConfigError as exc:
             raise self.CollectError(str(exc)) from None
         for i, step in enumerate(self.loaded.steps):
@@ -87,7 +89,7 @@ class PlanFile(pytest.File):
         config = self.config
         if not (config.getoption("--sim") or config.getoption("--station")):
             pytest.skip("no station: pass --sim or --station FILE to run plans")
-        from harness.runner import RunOptions, RunSession
+        from harness.run.session import RunSession
 
         out = config.getoption("--rackval-out")
         options = RunOptions(
@@ -101,7 +103,7 @@ class PlanFile(pytest.File):
             yes=bool(config.getoption("rackval_yes")), **config.stash.get(HOOKS_KEY, {}))
         assert self.loaded is not None
         self.session_run = RunSession(self.loaded, options)
-        _OPEN_RUNS.append(self.session_run)
+        OPEN_RUNS.append(self.session_run)
         try:
             self.session_run.open()
         except BaseException:
@@ -118,8 +120,8 @@ class PlanFile(pytest.File):
     def _finish_run(self) -> None:
         if self.session_run is not None:
             result = self.session_run.finish()
-            if self.session_run in _OPEN_RUNS:
-                _OPEN_RUNS.remove(self.session_run)
+            if self.session_run in OPEN_RUNS:
+                OPEN_RUNS.remove(self.session_run)
             self.config.stash[RESULTS_KEY].append(result)
             _add_junit_properties(self.config, self.session_run)
             if result.safe_state is not None and not result.safe_state.ok and not self.session_run.aborted:
@@ -164,7 +166,7 @@ class StepItem(pytest.Item):
         return self.path, None, f"{self.path.name}::{self.name}"
 
 
-def _add_junit_properties(config: pytest.Config, run: "RunSession") -> None:
+def _add_junit_properties(config: pytest.Config, run: RunSession) -> None:
     from _pytest.junitxml import xml_key
 
     xml = config.stash.get(xml_key, None)

@@ -71,13 +71,13 @@ class RackSampler:
     def sample(self) -> Sample:
         rack = self.rack
         t = rack.clock.now()
-        outlets = rack.outlet_powers_w() if rack.pdus else {}
+        outlets = rack.feeds.powers_w() if rack.feeds.pdus else {}
         pdu_w = sum(outlets.values()) if outlets else None
-        ac_w = rack.analyzer.measure()["W"] if rack.analyzer_covers_rack and rack.analyzer else pdu_w
+        ac_w = rack.meter.measure()["W"] if rack.meter_covers_rack and rack.meter else pdu_w
         bmc = rack.tray_powers_w() if rack.trays else {}
         busbar_v = load_w = None
-        if rack.eload is not None:
-            busbar_v, _, load_w = rack.eload.measure()
+        if rack.load is not None:
+            busbar_v, _, load_w = rack.load.measure()
         hottest_c = hottest_at = None
         if self.sensors and rack.trays:
             for tray, readings in rack.tray_sensors().items():
@@ -254,22 +254,22 @@ class TelemetrySampler:
 def build_sources(rack: Rack, config: Telemetry) -> list[Source]:
     """One source per kind of device the station has."""
     sources: list[Source] = []
-    if rack.analyzer is not None:
-        where = f"{rack.analyzer_measures} inlet" if rack.analyzer_measures else "rack inlet"
+    if rack.meter is not None:
+        where = f"{rack.meter_at} inlet" if rack.meter_at else "rack inlet"
 
         def read_analyzer() -> list[Reading]:
-            assert rack.analyzer is not None
-            m = rack.analyzer.measure()
+            assert rack.meter is not None
+            m = rack.meter.measure()
             out: list[Reading] = [("analyzer_w", "W", where, m["W"]), ("inlet_pf", "", where, m["PF"]),
                                   ("inlet_v", "V", where, m["V"])]
-            if rack.analyzer_covers_rack:
+            if rack.meter_covers_rack:
                 out.append(("rack_ac_power_w", "W", None, m["W"]))
             return out
 
         sources.append(Source("analyzer", config.analyzer_s, read_analyzer))
-    if rack.pdus:
+    if rack.feeds.pdus:
         def read_pdus() -> list[Reading]:
-            watts = rack.outlet_powers_w()
+            watts = rack.feeds.powers_w()
             out: list[Reading] = [("outlet_w", "W", o.label, w) for o, w in watts.items()]
             shelves: dict[str, float] = {}
             for o, w in watts.items():
@@ -277,7 +277,7 @@ def build_sources(rack: Rack, config: Telemetry) -> list[Source]:
                 shelves[shelf] = shelves.get(shelf, 0.0) + w
             out += [("shelf_ac_w", "W", shelf, w) for shelf, w in sorted(shelves.items())]
             out.append(("pdu_total_w", "W", None, sum(watts.values())))
-            if not rack.analyzer_covers_rack:
+            if not rack.meter_covers_rack:
                 out.append(("rack_ac_power_w", "W", None, sum(watts.values())))
             return out
 
@@ -311,17 +311,16 @@ def build_sources(rack: Rack, config: Telemetry) -> list[Source]:
             return out
 
         sources.append(Source("bmcs", config.bmc_power_s, read_bmcs))
-    if rack.eload is not None:
+    if rack.load is not None:
         def read_load() -> list[Reading]:
-            assert rack.eload is not None
-            volts, amps, watts = rack.eload.measure()
+            assert rack.load is not None
+            volts, amps, watts = rack.load.measure()
             return [("busbar_v", "V", None, volts), ("load_w", "W", None, watts)]
 
         sources.append(Source("eload", config.pdus_s, read_load))
-    cooling = getattr(rack, "coolant", None)
-    if callable(cooling) and rack.has_cooling():
+    if rack.equipment.has_cooling():
         def read_cooling() -> list[Reading]:
-            c = rack.coolant()
+            c = rack.equipment.coolant()
             out: list[Reading] = []
             for key, unit in (("supply_c", "Cel"), ("return_c", "Cel"), ("flow_lpm", "L/min")):
                 if c.get(key) is not None:

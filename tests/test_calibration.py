@@ -38,7 +38,7 @@ def test_valid_calibrations_pass(tmp_path: Path) -> None:
   - {name: eload, role: eload, model: chroma63600, resource: "TCPIP::10.0.0.21::5025::SOCKET", calibration_due: 2025-12-31}
   - {name: analyzer, role: power_analyzer, model: yokogawa_wt5000, resource: "TCPIP::10.0.0.31::5025::SOCKET", calibration_due: 2025-06-01}
 """)
-    assert str(rack.instruments["eload"].calibration_due) == "2025-12-31"  # parsed as a date from YAML
+    assert str(rack.instrument_endpoints["eload"].calibration_due) == "2025-12-31"  # parsed as a date from YAML
     rack.check_calibration(TODAY)  # due today is still in calibration
 
 

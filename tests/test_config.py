@@ -10,6 +10,7 @@ from harness.config.plan import load_plan
 from harness.config.profile import load_profile
 from harness.config.station import Credentials, load_station
 from harness.errors import ConfigError
+from harness.steps import STEP_KINDS
 
 ENVELOPE = """sku: mini
 limits:
@@ -26,7 +27,7 @@ def write_plan(tmp_path: Path, body: str) -> Path:
 
 def test_the_shipped_plans_load(root: Path) -> None:
     for plan in sorted((root / "test_plans").glob("*.yaml")):
-        loaded = load_plan(plan)
+        loaded = load_plan(plan, STEP_KINDS)
         assert loaded.steps and loaded.envelope.limits
         assert len(loaded.plan_sha256) == 64
 
@@ -41,35 +42,35 @@ steps:
     cylces: 2
 """)
     with pytest.raises(ConfigError) as e:
-        load_plan(path)
+        load_plan(path, STEP_KINDS)
     assert str(e.value) == f"{path}:7: steps[1].cylces: unknown field (typo?)"
 
 
 def test_wrong_type_is_reported_at_its_line(tmp_path: Path) -> None:
     path = write_plan(tmp_path, "name: p\nenvelope: env.yaml\nsteps:\n  - kind: ac_cycle\n    cycles: many\n")
     with pytest.raises(ConfigError) as e:
-        load_plan(path)
+        load_plan(path, STEP_KINDS)
     assert str(e.value).startswith(f"{path}:5: steps[0].cycles: ")
 
 
 def test_unknown_step_kind(tmp_path: Path) -> None:
     path = write_plan(tmp_path, "name: p\nenvelope: env.yaml\nsteps:\n  - kind: warp_drive\n")
     with pytest.raises(ConfigError) as e:
-        load_plan(path)
+        load_plan(path, STEP_KINDS)
     assert f"{path}:4: steps[0]" in str(e.value) and "unknown kind" in str(e.value)
 
 
 def test_missing_required_field(tmp_path: Path) -> None:
     path = write_plan(tmp_path, "name: p\nsteps:\n  - kind: ac_cycle\n")
     with pytest.raises(ConfigError) as e:
-        load_plan(path)
+        load_plan(path, STEP_KINDS)
     assert str(e.value) == f"{path}:1: envelope: required field is missing"
 
 
 def test_yaml_syntax_error_has_a_line(tmp_path: Path) -> None:
     path = write_plan(tmp_path, "name: p\nenvelope: env.yaml\nsteps: [\n  - kind: ac_cycle\n")
     with pytest.raises(ConfigError) as e:
-        load_plan(path)
+        load_plan(path, STEP_KINDS)
     assert str(e.value).startswith(f"{path}:") and "YAML syntax" in str(e.value)
 
 
@@ -77,14 +78,14 @@ def test_bad_envelope_is_reported_in_the_envelope_file(tmp_path: Path) -> None:
     path = write_plan(tmp_path, "name: p\nenvelope: env.yaml\nsteps:\n  - kind: ac_cycle\n")
     (tmp_path / "env.yaml").write_text("sku: mini\nlimits:\n  x: {unit: W}\n")
     with pytest.raises(ConfigError) as e:
-        load_plan(path)
+        load_plan(path, STEP_KINDS)
     assert str(e.value).startswith(f"{tmp_path / 'env.yaml'}:3: limits.x")
 
 
 def test_duplicate_step_names_are_refused(tmp_path: Path) -> None:
     path = write_plan(tmp_path, "name: p\nenvelope: env.yaml\nsteps:\n  - kind: ac_cycle\n  - kind: ac_cycle\n")
     with pytest.raises(ConfigError) as e:
-        load_plan(path)
+        load_plan(path, STEP_KINDS)
     assert ":5: steps[1].name:" in str(e.value)
 
 

@@ -204,13 +204,15 @@ def test_a_running_run_cannot_be_resumed_twice(tmp_path: Path) -> None:
     """The lock that lets a crashed run be resumed is held while its run lives (here: in this process)."""
     from harness.config.plan import load_plan
     from harness.errors import ConfigError
-    from harness.runner import RunOptions, RunSession
+    from harness.run.options import RunOptions
+    from harness.run.session import RunSession
+    from harness.steps import STEP_KINDS
 
     def options(**kw: object) -> RunOptions:
         return RunOptions(sim=True, seed=4, rack_serial="SIM-7", operator="op", store_url=store_url(tmp_path / "r.db"),
                           yes=True, **kw)  # type: ignore[arg-type]
 
-    plan = load_plan(PLAN)
+    plan = load_plan(PLAN, STEP_KINDS)
     live = RunSession(plan, options(out_dir=tmp_path / "run"))
     try:
         live.open()

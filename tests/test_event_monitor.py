@@ -8,7 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.config.plan import load_plan
-from harness.runner import RunOptions, RunResult, RunSession
+from harness.run.options import RunOptions, RunResult
+from harness.run.session import RunSession
+from harness.steps import STEP_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 ENVELOPE = (ROOT / "tests/plans/envelopes/mini_probe.yaml").read_text(encoding="utf-8")
@@ -23,7 +25,7 @@ def write_plan(tmp_path: Path, steps: str, envelope: str = ENVELOPE) -> Path:
 
 
 def run(plan: Path, tmp_path: Path, *, before=None, fault: str | None = None) -> RunResult:  # type: ignore[no-untyped-def]
-    session = RunSession(load_plan(plan), RunOptions(sim=True, seed=5, rack_serial="SIM-0001", operator="ci",
+    session = RunSession(load_plan(plan, STEP_KINDS), RunOptions(sim=True, seed=5, rack_serial="SIM-0001", operator="ci",
                                                      out_dir=tmp_path / "run", store_url=f"sqlite:///{tmp_path}/r.db",
                                                      fault=fault, yes=True))
     try:
@@ -80,7 +82,7 @@ def test_inrush_above_its_limit_fails_the_ac_cycle(tmp_path: Path) -> None:
 
 def test_station_without_analyzer_records_inrush_as_skip(tmp_path: Path) -> None:
     def no_analyzer(session: RunSession) -> None:
-        session.rack.analyzer = None  # type: ignore[union-attr]
+        session.rack.instruments.meter = None  # type: ignore[union-attr]
 
     result = run(write_plan(tmp_path, "  - {kind: ac_cycle, cycles: 1, off_s: 5}\n"), tmp_path, before=no_analyzer)
     ac = step(result, "ac_cycle")
@@ -103,7 +105,7 @@ def test_failing_run_event_records_are_reproducible(tmp_path: Path) -> None:
 
 
 def test_what_counts_as_a_step_failing_event() -> None:
-    from harness.event_monitor import counts
+    from harness.stepkit.event_policy import counts
 
     assert counts("LeakDetectedWarning", "Warning") and counts("LeakDetectedCritical", "Critical")
     assert counts("TemperatureAboveUpperCriticalThreshold", "Critical") and counts("PowerSupplyFailed", "Critical")

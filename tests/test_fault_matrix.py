@@ -30,14 +30,16 @@ import pytest
 
 from harness.config.plan import load_plan
 from harness.envelopes import Measurement
-from harness.runner import RunOptions, RunResult, RunSession
+from harness.run.options import RunOptions, RunResult
+from harness.run.session import RunSession
 from harness.safety import PHASE_S
 from harness.sim.faults.scenarios import MatrixCell, all_scenarios, matrix_cells
+from harness.steps import STEP_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 GUARD_S = 120.0  # wall seconds; a cell takes 1-5 s on the CI machine
 SCENARIOS = all_scenarios()
-PLANS = {s.matrix_plan: load_plan(ROOT / s.matrix_plan) for s in SCENARIOS if s.matrix_plan}
+PLANS = {s.matrix_plan: load_plan(ROOT / s.matrix_plan, STEP_KINDS) for s in SCENARIOS if s.matrix_plan}
 CELLS = [c for s in SCENARIOS if s.matrix_plan for c in matrix_cells(s, PLANS[s.matrix_plan])]
 
 

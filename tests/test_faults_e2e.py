@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from harness.config.plan import load_plan
-from harness.runner import RunOptions, RunResult, RunSession
+from harness.run.options import RunOptions, RunResult
+from harness.run.session import RunSession
 from harness.sim.faults.scenarios import Expectation, FaultScenario, all_scenarios
+from harness.steps import STEP_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = all_scenarios()
@@ -18,7 +20,7 @@ CASES = [(s, e) for s in SCENARIOS for e in s.expect]
 
 
 def run_plan(plan: str, tmp_path: Path, fault: str | None, profile: str | None = None) -> RunResult:
-    loaded = load_plan(ROOT / plan)
+    loaded = load_plan(ROOT / plan, STEP_KINDS)
     session = RunSession(loaded, RunOptions(sim=True, seed=11, rack_serial="SIM-0001", operator="ci",
                                             out_dir=tmp_path / "run", store_url=f"sqlite:///{tmp_path}/r.db",
                                             fault=fault, profile=profile, yes=True))

@@ -10,14 +10,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ctrl_c_when_step_starts
-
 import pytest
+from conftest import ctrl_c_when_step_starts
 
 from harness.config.plan import load_plan
 from harness.envelopes import Measurement
 from harness.interrupts import STOP, install_stop_signals
-from harness.runner import RunOptions, RunResult, RunSession
+from harness.run.options import RunOptions, RunResult
+from harness.run.session import RunSession
+from harness.steps import STEP_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "test_plans" / "mini_smoke.yaml"
@@ -26,7 +27,7 @@ EXIT_FOR = {"PASS": 0, "FAIL": 1, "ERROR": 3, "ABORTED": 3}
 
 
 def _session(tmp_path: Path) -> RunSession:
-    return RunSession(load_plan(SMOKE), RunOptions(sim=True, seed=3, rack_serial="SIM-1", operator="ci",
+    return RunSession(load_plan(SMOKE, STEP_KINDS), RunOptions(sim=True, seed=3, rack_serial="SIM-1", operator="ci",
                                                    out_dir=tmp_path / "run", store_url=f"sqlite:///{tmp_path}/r.db",
                                                    yes=True))
 

@@ -8,13 +8,15 @@ from pathlib import Path
 import pytest
 
 from harness.config.plan import load_plan
-from harness.runner import RunOptions, RunSession
+from harness.run.options import RunOptions
+from harness.run.session import RunSession
+from harness.steps import STEP_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(plan: str, tmp_path: Path, seed: int) -> tuple[str, float, list[tuple[object, ...]]]:
-    session = RunSession(load_plan(ROOT / "test_plans" / plan),
+    session = RunSession(load_plan(ROOT / "test_plans" / plan, STEP_KINDS),
                          RunOptions(sim=True, seed=seed, rack_serial="SIM-1", operator="ci", out_dir=tmp_path / "run",
                                     store_url=f"sqlite:///{tmp_path}/results.db", yes=True))
     try:

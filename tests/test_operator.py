@@ -12,8 +12,8 @@ from harness.clock import RealClock
 from harness.config.plan import load_plan
 from harness.config.profile import load_profile
 from harness.errors import ConfigError, TransientDriverError
-from harness.interlock import check_serial
 from harness.rack import DeviceIdentity
+from harness.run.interlock import check_serial
 
 CLI = [sys.executable, "-m", "harness.cli"]
 
@@ -72,7 +72,8 @@ def test_bad_options_exit_2_without_touching_a_station(tmp_path: Path, root: Pat
 
 def test_retries_record_every_attempt_and_take_the_last_verdict(tmp_path: Path, root: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness.runner import RunOptions, RunSession
+    from harness.run.options import RunOptions
+    from harness.run.session import RunSession
     from harness.steps import STEP_KINDS
 
     text = (root / "test_plans" / "mini_smoke.yaml").read_text()
@@ -90,7 +91,7 @@ def test_retries_record_every_attempt_and_take_the_last_verdict(tmp_path: Path, 
         return real(ctx, params)
 
     monkeypatch.setattr(STEP_KINDS["dc_cycle"], "run", flaky)
-    session = RunSession(load_plan(tmp_path / "plan.yaml"),
+    session = RunSession(load_plan(tmp_path / "plan.yaml", STEP_KINDS),
                          RunOptions(sim=True, rack_serial="SIM-1", seed=2, out_dir=tmp_path / "out",
                                     store_url=f"sqlite:///{tmp_path / 'r.db'}"))
     session.open()

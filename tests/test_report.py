@@ -9,11 +9,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from test_results_store import populate
 from typer.testing import CliRunner
 
 from harness.cli import app
 from harness.results.report import write_report
-from test_results_store import populate
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -115,10 +115,12 @@ REPORT_PLOTS = {  # plot id -> what must be drawn in it (issue 6: the report's p
 def simulated_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """report.html of a real simulated nvl72 run (both kinds of load sweep, CDU telemetry)."""
     from harness.config.plan import load_plan
-    from harness.runner import RunOptions, RunSession
+    from harness.run.options import RunOptions
+    from harness.run.session import RunSession
+    from harness.steps import STEP_KINDS
 
     tmp = tmp_path_factory.mktemp("report-run")
-    plan = load_plan(Path(__file__).parent / "plans" / "nvl72_report.yaml")
+    plan = load_plan(Path(__file__).parent / "plans" / "nvl72_report.yaml", STEP_KINDS)
     session = RunSession(plan, RunOptions(sim=True, seed=3, rack_serial="SIM-R1", out_dir=tmp / "run",
                                           store_url=f"sqlite:///{tmp / 'r.db'}", operator="op", yes=True))
     session.open()

@@ -9,8 +9,10 @@ from pathlib import Path
 
 from harness.clock import VirtualClock, monotonic
 from harness.config.plan import load_plan
-from harness.runner import RunOptions, RunResult, RunSession
+from harness.run.options import RunOptions, RunResult
+from harness.run.session import RunSession
 from harness.safety import Budget, SafeAction, SafeStateTimeout, SafetyRegistry
+from harness.steps import STEP_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,7 +56,7 @@ def test_budget_expires_on_wall_time_when_the_run_clock_stands_still() -> None:
 
 
 def test_a_bmc_that_stops_answering_during_the_safe_state_does_not_hang_the_run(tmp_path: Path) -> None:
-    session = RunSession(load_plan(ROOT / "tests" / "plans" / "mini_probe.yaml"),
+    session = RunSession(load_plan(ROOT / "tests" / "plans" / "mini_probe.yaml", STEP_KINDS),
                          RunOptions(sim=True, seed=5, rack_serial="SIM-0001", operator="ci", out_dir=tmp_path / "run",
                                     store_url=f"sqlite:///{tmp_path}/r.db", yes=True))
     result: RunResult | None = None

@@ -212,13 +212,13 @@ def test_power_actions_on_undeclared_endpoints_are_refused_and_never_sent(
     outlets = [sim.twin.outlet_is_on("pdu1", n) for n in range(1, 9)]
     for pdu, outlet in (("pdu1", 4), ("pdu1", 8), ("pdu9", 1)):
         with pytest.raises(Refused, match="not declared in the station file"):
-            rack.set_outlet(pdu, outlet, False)
-    for action in (lambda: rack.reset("compute02", "ForceOff"), lambda: rack.set_power_limit("compute02", 500.0),
+            rack.feeds.set_outlet(pdu, outlet, False)
+    for action in (lambda: rack.hosts.reset("compute02", "ForceOff"), lambda: rack.hosts.set_power_limit("compute02", 500.0),
                    lambda: rack.bmc("compute02", lambda c: c.reset("ForceOff"))):
         with pytest.raises(Refused, match="'compute02' is not declared"):
             action()
     with pytest.raises(Refused, match="no outlet in the station file feeds shelf1.psu5"):
-        rack.outlet_for("shelf1.psu5")
+        rack.feeds.outlet_for("shelf1.psu5")
     assert agent.requests["set"] == sets  # nothing reached the PDU
     assert [sim.twin.outlet_is_on("pdu1", n) for n in range(1, 9)] == outlets
     assert sim.twin.host_state("compute02") == "On"
@@ -230,9 +230,9 @@ def test_rack_wide_actions_and_the_safe_state_touch_only_what_is_declared(
     twin = sim.twin
     undeclared = [twin.outlet_is_on("pdu1", n) for n in range(4, 9)]
     assert any(undeclared)
-    rack.feeds_off()  # every *declared* feed
+    rack.feeds.all_off()  # every *declared* feed
     assert [twin.outlet_is_on("pdu1", n) for n in range(1, 9)] == [False] * 3 + undeclared
-    rack.feeds_on(stagger_s=0.0)
+    rack.feeds.all_on(stagger_s=0.0)
     report = rack.safe_state()  # hosts Off: the declared trays only
     assert report.ok, report
     assert twin.host_state("compute01") == "Off" and twin.host_state("switch01") == "Off"

@@ -56,8 +56,8 @@ def test_rack_still_connects(sim: SimStation) -> None:
     rack = Rack(sim.station, sim.profile, sim.credentials(), sim.clock)
     try:
         rack.connect()
-        assert rack.eload is not None and rack.analyzer is not None
-        assert {link.name for link in rack._links} == {i.name for i in sim.station.instruments}
-        assert rack.analyzer.measure()["V"] > 200
+        assert rack.load is not None and rack.meter is not None
+        assert {link.name for link in rack.instruments.links} == {i.name for i in sim.station.instruments}
+        assert rack.meter.measure()["V"] > 200
     finally:
         rack.close()

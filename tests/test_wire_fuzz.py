@@ -31,12 +31,14 @@ from harness.drivers.visa.eload import ElectronicLoad
 from harness.drivers.visa.link import ScpiLink
 from harness.drivers.visa.power_analyzer import PowerAnalyzer
 from harness.errors import DriverError, InstrumentError, PowerActionUncertain, RedfishError, SnmpError
-from harness.runner import RunOptions, RunResult, RunSession
+from harness.run.options import RunOptions, RunResult
+from harness.run.session import RunSession
 from harness.sim.faults.wire import KINDS, Corruption, mangle_datagram, mangle_http, mangle_json, mangle_line
 from harness.sim.physics.twin import RackTwin
 from harness.sim.redfish.server import RedfishFleet
 from harness.sim.snmp.agent import PduAgent, V3User
 from harness.sim.visa.server import ScpiServer
+from harness.steps import STEP_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 USER, PASSWORD = "rackval", "wire-fuzz-pw"
@@ -276,7 +278,7 @@ def run_with_fault(tmp_path: Path, inject: str, plan: str = "tests/plans/mini_pr
     scenario = tmp_path / "wire.yaml"
     scenario.write_text(f"name: wire\ndescription: replies corrupted on the wire\nprofile: mini\ninject:\n  - {inject}\n",
                         encoding="utf-8")
-    session = RunSession(load_plan(ROOT / plan), RunOptions(
+    session = RunSession(load_plan(ROOT / plan, STEP_KINDS), RunOptions(
         sim=True, seed=7, rack_serial="SIM-0001", operator="ci", out_dir=tmp_path / "run",
         store_url=f"sqlite:///{tmp_path}/r.db", fault=str(scenario), yes=True))
     try:

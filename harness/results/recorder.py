@@ -127,6 +127,10 @@ class Recorder:
                 self.steps.append(rec)
         return rec
 
+    def finished_earlier(self, index: int) -> bool:
+        """Whether an earlier session of this run finished the step with this index."""
+        return index in self._restored
+
     def step_t_start(self, index: int) -> float | None:
         """Run-clock time at which the step with this index first started (for resuming in --sim)."""
         row = self.db.scalar(select(StepRow).where(StepRow.run_id == self.info.run_id, StepRow.index == index,

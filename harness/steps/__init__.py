@@ -1,33 +1,20 @@
-"""Step kinds. Each module defines ``Params`` (its plan fields) and ``run(ctx, params)``."""
+"""The step kinds a plan may use, one module each (documented in docs/steps.md), and the registry of
+them that the plan loader and the runner are given (:data:`STEP_KINDS`)."""
 
 from __future__ import annotations
 
-from types import ModuleType
+from harness.stepkit.registry import StepKinds
+from harness.steps.ac_cycle import AcCycle
+from harness.steps.dc_cycle import DcCycle
+from harness.steps.group import Group
+from harness.steps.inventory import Inventory
+from harness.steps.leak_check import LeakCheck
+from harness.steps.load_sweep import LoadSweep
+from harness.steps.power_agreement import PowerAgreement
+from harness.steps.power_cap import PowerCap
+from harness.steps.psu_redundancy import PsuRedundancy
+from harness.steps.sensor_sanity import SensorSanity
+from harness.steps.thermal_soak import ThermalSoak
 
-from harness.steps import (
-                           ac_cycle,
-                           dc_cycle,
-                           group,
-                           inventory,
-                           leak_check,
-                           load_sweep,
-                           power_agreement,
-                           power_cap,
-                           psu_redundancy,
-                           sensor_sanity,
-                           thermal_soak,
-)
-
-STEP_KINDS: dict[str, ModuleType] = {
-    "ac_cycle": ac_cycle,
-    "dc_cycle": dc_cycle,
-    "load_sweep": load_sweep,
-    "sensor_sanity": sensor_sanity,
-    "thermal_soak": thermal_soak,
-    "power_agreement": power_agreement,
-    "psu_redundancy": psu_redundancy,
-    "inventory": inventory,
-    "leak_check": leak_check,
-    "power_cap": power_cap,
-    "group": group,
-}
+STEP_KINDS = StepKinds([AcCycle(), DcCycle(), LoadSweep(), SensorSanity(), ThermalSoak(), PowerAgreement(),
+                        PsuRedundancy(), Inventory(), LeakCheck(), PowerCap(), Group()])

@@ -16,13 +16,9 @@ from pydantic import Field
 
 from harness.config.plan import StepBase
 from harness.errors import DriverError
-from harness.steps.base import StepContext
-from harness.steps.sel_check import SelCheck
-
-LIMITS: tuple[str, ...] = ("bmc_ready_s", "host_on_s", "inrush_peak_a")
-# Events this step causes that would otherwise fail it (harness/event_monitor.py). Power transitions
-# (OK) and PSU input loss (Warning) are not critical, so there is nothing to declare.
-EXPECTED_EVENTS: tuple[str, ...] = ()
+from harness.stepkit.context import StepContext
+from harness.stepkit.kind import StepKind
+from harness.stepkit.sel_check import SelCheck
 
 
 class Params(StepBase):
@@ -34,56 +30,62 @@ class Params(StepBase):
     poll_s: float = Field(default=5.0, gt=0)
 
 
-def run(ctx: StepContext, p: Params) -> None:
-    rack = ctx.rack
-    sel = SelCheck(ctx, EXPECTED_EVENTS)
-    before = sel.snapshot()
-    if rack.analyzer is None:
-        ctx.skip("inrush_peak_a", "no power analyzer on this station: inrush not measured", limit="inrush_peak_a")
-    for cycle in range(1, p.cycles + 1):
-        ctx.check_deadline()
-        ctx.log(f"AC cycle {cycle}/{p.cycles}: feeds off")
-        rack.feeds_off()
-        ctx.clock.sleep(p.off_s)
-        armed = _arm_inrush(ctx)
-        ctx.log(f"AC cycle {cycle}/{p.cycles}: feeds on, sequenced")
-        rack.feeds_on()
-        t_on = ctx.clock.now()
-        boot = rack.wait_boot(t_on, p.bmc_timeout_s, p.host_timeout_s, p.poll_s)
-        meta = {"cycle": cycle}
-        if armed:
-            _inrush(ctx, meta)
-        for tray, (bmc_s, host_s) in boot.items():
-            ctx.require("bmc_answered", bmc_s is not None, component=tray, meta=meta,
-                        message="" if bmc_s is not None else f"BMC did not answer within {p.bmc_timeout_s:g} s")
-            if bmc_s is None:
-                continue
-            ctx.measure("bmc_ready_s", bmc_s, "s", limit="bmc_ready_s", component=tray, meta=meta)
-            ctx.require("host_back_on", host_s is not None, component=tray, meta=meta,
-                        message="" if host_s is not None else f"host not On within {p.host_timeout_s:g} s")
-            if host_s is not None:
-                ctx.measure("host_on_s", host_s, "s", limit="host_on_s", component=tray, meta=meta)
-        before = sel.judge(before, meta)
-        if ctx.failed:
-            return
+class AcCycle(StepKind[Params]):
+    name = "ac_cycle"
+    Params = Params
+    limits = ("bmc_ready_s", "host_on_s", "inrush_peak_a")
+    expected_events = ()  # power transitions (OK) and PSU input loss (Warning) are not critical
+
+    def run(self, ctx: StepContext, p: Params) -> None:
+        rack = ctx.rack
+        sel = SelCheck(ctx, frozenset(self.expected_events))
+        before = sel.snapshot()
+        if rack.meter is None:
+            ctx.skip("inrush_peak_a", "no power analyzer on this station: inrush not measured", limit="inrush_peak_a")
+        for cycle in range(1, p.cycles + 1):
+            ctx.check_deadline()
+            ctx.log(f"AC cycle {cycle}/{p.cycles}: feeds off")
+            rack.feeds.all_off()
+            ctx.clock.sleep(p.off_s)
+            armed = _arm_inrush(ctx)
+            ctx.log(f"AC cycle {cycle}/{p.cycles}: feeds on, sequenced")
+            rack.feeds.all_on()
+            t_on = ctx.clock.now()
+            boot = rack.hosts.wait_boot(t_on, p.bmc_timeout_s, p.host_timeout_s, p.poll_s)
+            meta = {"cycle": cycle}
+            if armed:
+                _inrush(ctx, meta)
+            for tray, (bmc_s, host_s) in boot.items():
+                ctx.require("bmc_answered", bmc_s is not None, component=tray, meta=meta,
+                            message="" if bmc_s is not None else f"BMC did not answer within {p.bmc_timeout_s:g} s")
+                if bmc_s is None:
+                    continue
+                ctx.measure("bmc_ready_s", bmc_s, "s", limit="bmc_ready_s", component=tray, meta=meta)
+                ctx.require("host_back_on", host_s is not None, component=tray, meta=meta,
+                            message="" if host_s is not None else f"host not On within {p.host_timeout_s:g} s")
+                if host_s is not None:
+                    ctx.measure("host_on_s", host_s, "s", limit="host_on_s", component=tray, meta=meta)
+            before = sel.judge(before, meta)
+            if ctx.failed:
+                return
 
 
 def _arm_inrush(ctx: StepContext) -> bool:
     """Arm the analyzer's inrush capture before the feeds close (False: no analyzer, or it refused)."""
-    analyzer = ctx.rack.analyzer
-    if analyzer is None:
+    meter = ctx.rack.meter
+    if meter is None:
         return False
     try:
-        analyzer.arm_inrush()
+        meter.arm_inrush()
     except DriverError as exc:
-        ctx.skip("inrush_peak_a", f"{analyzer.name}: inrush capture not armed: {exc}", limit="inrush_peak_a")
+        ctx.skip("inrush_peak_a", f"{meter.name}: inrush capture not armed: {exc}", limit="inrush_peak_a")
         return False
     return True
 
 
 def _inrush(ctx: StepContext, meta: dict[str, object]) -> None:
-    analyzer = ctx.rack.analyzer
-    assert analyzer is not None
-    where = f"{ctx.rack.analyzer_measures} inlet" if ctx.rack.analyzer_measures else analyzer.name
-    ctx.measure("inrush_peak_a", analyzer.inrush_peak_a(), "A", limit="inrush_peak_a", component=where,
-                meta={**meta, "instrument": analyzer.name})
+    meter = ctx.rack.meter
+    assert meter is not None
+    where = f"{ctx.rack.meter_at} inlet" if ctx.rack.meter_at else meter.name
+    ctx.measure("inrush_peak_a", meter.inrush_peak_a(), "A", limit="inrush_peak_a", component=where,
+                meta={**meta, "instrument": meter.name})

@@ -1,16 +1,17 @@
 """group: several steps run as one, so a declared retry can wrap them together (for example
-"power-cycle, then re-measure"). The group's verdict is the verdict of everything measured inside."""
+"power-cycle, then re-measure"). The group's verdict is the verdict of everything measured inside;
+it checks the limits its children check and expects the events they expect."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from harness.config.plan import StepBase
-from harness.steps.base import StepContext
-
-LIMITS: tuple[str, ...] = ()  # the union of its children, see harness.envelopes.limits_of
+from harness.stepkit.context import StepContext
+from harness.stepkit.kind import StepKind
+from harness.stepkit.registry import CONTEXT_KEY, StepKinds
 
 
 class Params(StepBase):
@@ -19,20 +20,28 @@ class Params(StepBase):
 
     @field_validator("steps")
     @classmethod
-    def _validate_children(cls, v: list[Any]) -> list[Any]:
-        from pydantic import TypeAdapter
+    def _validate_children(cls, v: list[Any], info: ValidationInfo) -> list[Any]:
+        kinds = (info.context or {}).get(CONTEXT_KEY)
+        if not isinstance(kinds, StepKinds):
+            raise ValueError("a group's steps are validated with the plan (harness.config.plan.load_plan)")
+        return kinds.validate_steps(v)
 
-        from harness.config.plan import step_union
 
-        return TypeAdapter(list[step_union()]).validate_python(v)  # type: ignore[misc]
+class Group(StepKind[Params]):
+    name = "group"
+    Params = Params
 
+    def run(self, ctx: StepContext, p: Params) -> None:
+        assert ctx.kinds is not None, "the runner hands the step-kind registry to the context"
+        for child in p.steps:
+            ctx.check_deadline()
+            ctx.log(f"group {p.title}: {child.title}")
+            ctx.kinds[child.kind].run(ctx, child)
+            if ctx.failed:
+                return
 
-def run(ctx: StepContext, p: Params) -> None:
-    from harness.steps import STEP_KINDS
+    def limits_of(self, params: Params, kinds: StepKinds) -> frozenset[str]:
+        return frozenset().union(*(kinds.limits_of(child) for child in params.steps))
 
-    for child in p.steps:
-        ctx.check_deadline()
-        ctx.log(f"group {p.title}: {child.title}")
-        STEP_KINDS[child.kind].run(ctx, child)
-        if ctx.failed:
-            return
+    def events_expected_by(self, params: Params, kinds: StepKinds) -> frozenset[str]:
+        return frozenset().union(*(kinds.events_expected_by(child) for child in params.steps))

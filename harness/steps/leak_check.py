@@ -11,21 +11,25 @@ from __future__ import annotations
 from typing import Literal
 
 from harness.config.plan import StepBase
-from harness.steps.base import StepContext
-
-LIMITS: tuple[str, ...] = ()
+from harness.stepkit.context import StepContext
+from harness.stepkit.kind import StepKind
 
 
 class Params(StepBase):
     kind: Literal["leak_check"]
 
 
-def run(ctx: StepContext, p: Params) -> None:
-    states = ctx.rack.leak_states()
-    if not states:
-        ctx.skip("leak_detector_ok", "this station reads no leak detectors", component="rack")
-        return
-    for detector, state in sorted(states.items()):
-        ok = state == "OK"
-        ctx.require("leak_detector_ok", ok, component=detector, meta={"state": state},
-                    message="" if ok else f"detector reads {state}")
+class LeakCheck(StepKind[Params]):
+    name = "leak_check"
+    Params = Params
+    limits = ()
+
+    def run(self, ctx: StepContext, p: Params) -> None:
+        states = ctx.rack.equipment.leak_states()
+        if not states:
+            ctx.skip("leak_detector_ok", "this station reads no leak detectors", component="rack")
+            return
+        for detector, state in sorted(states.items()):
+            ok = state == "OK"
+            ctx.require("leak_detector_ok", ok, component=detector, meta={"state": state},
+                        message="" if ok else f"detector reads {state}")

@@ -19,12 +19,10 @@ from pydantic import Field, model_validator
 
 from harness.config.plan import StepBase
 from harness.envelopes import is_steady
-from harness.steps.base import StepContext
-from harness.steps.loads import EloadSource, load_source
+from harness.stepkit.context import StepContext
+from harness.stepkit.kind import StepKind
+from harness.stepkit.loads import EloadSource, load_source
 from harness.telemetry import RackSampler, Series
-
-LIMITS: tuple[str, ...] = ("rack_ac_power_w", "busbar_v", "psu_efficiency_pct", "psu_input_w", "power_factor",
-          "phase_imbalance_pct", "component_temp_c")
 
 
 class Params(StepBase):
@@ -52,61 +50,67 @@ class Params(StepBase):
         return self
 
 
-def run(ctx: StepContext, p: Params) -> None:
-    rack = ctx.rack
-    source = load_source(rack, p.source)
-    sampler = RackSampler(rack)
-    settle_sampler = RackSampler(rack, sensors=False)  # settling judges power only
-    where = f"{rack.analyzer_measures} inlet" if rack.analyzer_covers_rack else "pdus"
-    points = ([(a, None) for a in p.setpoints_a] if p.setpoints_a is not None
-              else [(None, pct / 100.0) for pct in p.setpoints_pct or []])
-    try:
-        for amps, fraction in points:
-            ctx.check_deadline()
-            hold = p.settle_timeout_s + p.dwell_s
-            if amps is not None:
-                assert isinstance(source, EloadSource)
-                source.apply_current(amps)
-                meta: dict[str, object] = {"setpoint_a": amps}
-                label = f"{amps:g}A"
-            else:
-                assert fraction is not None
-                source.apply(fraction, hold)
-                meta = {"setpoint_pct": 100.0 * fraction, **source.describe(fraction)}
-                label = f"{100 * fraction:g}pct"
-            ctx.log(f"load sweep ({source.name}): {label}")
-            settle = Series()
-            t0 = ctx.clock.now()
-            steady = False
-            while ctx.clock.now() - t0 < p.settle_timeout_s:
-                settle.samples.append(settle_sampler.sample())
+class LoadSweep(StepKind[Params]):
+    name = "load_sweep"
+    Params = Params
+    limits = ("rack_ac_power_w", "busbar_v", "psu_efficiency_pct", "psu_input_w", "power_factor",
+              "phase_imbalance_pct", "component_temp_c")
+
+    def run(self, ctx: StepContext, p: Params) -> None:
+        rack = ctx.rack
+        source = load_source(rack, p.source)
+        sampler = RackSampler(rack)
+        settle_sampler = RackSampler(rack, sensors=False)  # settling judges power only
+        where = f"{rack.meter_at} inlet" if rack.meter_covers_rack else "pdus"
+        points = ([(a, None) for a in p.setpoints_a] if p.setpoints_a is not None
+                  else [(None, pct / 100.0) for pct in p.setpoints_pct or []])
+        try:
+            for amps, fraction in points:
+                ctx.check_deadline()
+                hold = p.settle_timeout_s + p.dwell_s
+                if amps is not None:
+                    assert isinstance(source, EloadSource)
+                    source.apply_current(amps)
+                    meta: dict[str, object] = {"setpoint_a": amps}
+                    label = f"{amps:g}A"
+                else:
+                    assert fraction is not None
+                    source.apply(fraction, hold)
+                    meta = {"setpoint_pct": 100.0 * fraction, **source.describe(fraction)}
+                    label = f"{100 * fraction:g}pct"
+                ctx.log(f"load sweep ({source.name}): {label}")
+                settle = Series()
+                t0 = ctx.clock.now()
+                steady = False
+                while ctx.clock.now() - t0 < p.settle_timeout_s:
+                    settle.samples.append(settle_sampler.sample())
+                    ts, ws = settle.values("ac_w")
+                    if is_steady(ts, ws, window_s=p.settle_window_s, tolerance=p.settle_tolerance):
+                        steady = True
+                        break
+                    ctx.clock.sleep(p.sample_s)
                 ts, ws = settle.values("ac_w")
-                if is_steady(ts, ws, window_s=p.settle_window_s, tolerance=p.settle_tolerance):
-                    steady = True
-                    break
-                ctx.clock.sleep(p.sample_s)
-            ts, ws = settle.values("ac_w")
-            recent = [w for t, w in zip(ts, ws, strict=True) if ts and t >= ts[-1] - p.settle_window_s]
-            spread = 100.0 * (max(recent) - min(recent)) / (sum(recent) / len(recent)) if recent else float("nan")
-            ctx.require("settled", steady, component=where,
-                        meta={**meta, "settle_s": ctx.clock.now() - t0, "spread_pct": spread, "samples": len(ws)},
-                        message="" if steady else (f"power not steady within {p.settle_timeout_s:g} s: spread "
-                                                   f"{spread:.2f} % over the last {p.settle_window_s:g} s "
-                                                   f"({len(ws)} samples)"))
-            dwell = Series()
-            t_dwell = ctx.clock.now()
-            pf: list[float] = []
-            while True:
-                dwell.samples.append(sampler.sample())
-                if rack.analyzer is not None:
-                    pf.append(rack.analyzer.measure()["PF"])
-                if ctx.clock.now() - t_dwell >= p.dwell_s:
-                    break
-                ctx.clock.sleep(p.sample_s)
-            imbalance = rack.phase_imbalance_pct()  # phase currents at the end of the dwell
-            judge(ctx, dwell, meta, where, label, pf, imbalance)
-    finally:
-        source.off()
+                recent = [w for t, w in zip(ts, ws, strict=True) if ts and t >= ts[-1] - p.settle_window_s]
+                spread = 100.0 * (max(recent) - min(recent)) / (sum(recent) / len(recent)) if recent else float("nan")
+                ctx.require("settled", steady, component=where,
+                            meta={**meta, "settle_s": ctx.clock.now() - t0, "spread_pct": spread, "samples": len(ws)},
+                            message="" if steady else (f"power not steady within {p.settle_timeout_s:g} s: spread "
+                                                       f"{spread:.2f} % over the last {p.settle_window_s:g} s "
+                                                       f"({len(ws)} samples)"))
+                dwell = Series()
+                t_dwell = ctx.clock.now()
+                pf: list[float] = []
+                while True:
+                    dwell.samples.append(sampler.sample())
+                    if rack.meter is not None:
+                        pf.append(rack.meter.measure()["PF"])
+                    if ctx.clock.now() - t_dwell >= p.dwell_s:
+                        break
+                    ctx.clock.sleep(p.sample_s)
+                imbalance = rack.feeds.phase_imbalance_pct()  # phase currents at the end of the dwell
+                judge(ctx, dwell, meta, where, label, pf, imbalance)
+        finally:
+            source.off()
 
 
 def check_current_sharing(ctx: StepContext, dwell: Series, meta: dict[str, object], min_share: float = 0.5) -> None:
@@ -116,7 +120,7 @@ def check_current_sharing(ctx: StepContext, dwell: Series, meta: dict[str, objec
         return
     last = dwell.samples[-1].outlet_w
     by_shelf: dict[str, list[tuple[str, float]]] = {}
-    for o in ctx.rack.outlets:
+    for o in ctx.rack.feeds.outlets:
         if o.label in last:
             by_shelf.setdefault(o.feeds.split(".")[0], []).append((o.feeds, last[o.label]))
     for shelf, psus in sorted(by_shelf.items()):
@@ -155,7 +159,7 @@ def judge(ctx: StepContext, dwell: Series, meta: dict[str, object], where: str, 
         ctx.skip("busbar_v", "no busbar voltage source (electronic load or shelf telemetry)", limit="busbar_v",
                  meta=meta)
     _, load = dwell.values("load_w")
-    shelves = ",".join(sorted({o.feeds.split(".")[0] for o in ctx.rack.outlets}))
+    shelves = ",".join(sorted({o.feeds.split(".")[0] for o in ctx.rack.feeds.outlets}))
     if pdu and bmc:
         dc = sum(bmc) / len(bmc) + (sum(load) / len(load) if load else 0.0)
         ac_in = sum(pdu) / len(pdu)
@@ -170,7 +174,7 @@ def judge(ctx: StepContext, dwell: Series, meta: dict[str, object], where: str, 
             per_psu[label_] = max(per_psu.get(label_, 0.0), watts)
     if per_psu:
         worst = max(per_psu, key=lambda k: per_psu[k])
-        feeds = {o.label: o.feeds for o in ctx.rack.outlets}
+        feeds = {o.label: o.feeds for o in ctx.rack.feeds.outlets}
         ctx.measure("psu_input_w", per_psu[worst], "W", limit="psu_input_w", component=feeds.get(worst, worst),
                     meta={**meta, "outlet": worst})
     check_current_sharing(ctx, dwell, meta)

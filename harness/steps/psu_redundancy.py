@@ -15,10 +15,9 @@ from typing import Literal
 from pydantic import Field
 
 from harness.config.plan import StepBase
-from harness.steps.base import StepContext
-from harness.steps.loads import load_source
-
-LIMITS: tuple[str, ...] = ()
+from harness.stepkit.context import StepContext
+from harness.stepkit.kind import StepKind
+from harness.stepkit.loads import load_source
 
 
 class Params(StepBase):
@@ -30,50 +29,57 @@ class Params(StepBase):
     settle_s: float = Field(default=30.0, ge=0)
 
 
-def run(ctx: StepContext, p: Params) -> None:
-    rack = ctx.rack
-    outlet = rack.outlet_for(p.psu)
-    source = load_source(rack, p.source)
-    try:
-        source.apply(p.level_pct / 100.0, p.settle_s + 2 * p.hold_s + 120)
-        ctx.clock.sleep(p.settle_s)
-        before = rack.outlet_powers_w()
-        ctx.log(f"removing the input of {p.psu} ({outlet.label})")
-        rack.set_outlet(outlet.pdu, outlet.number, False)
+class PsuRedundancy(StepKind[Params]):
+    name = "psu_redundancy"
+    Params = Params
+    limits = ()
+
+    def run(self, ctx: StepContext, p: Params) -> None:
+        rack = ctx.rack
+        outlet = rack.feeds.outlet_for(p.psu)
+        source = load_source(rack, p.source)
         try:
+            source.apply(p.level_pct / 100.0, p.settle_s + 2 * p.hold_s + 120)
+            ctx.clock.sleep(p.settle_s)
+            before = rack.feeds.powers_w()
+            ctx.log(f"removing the input of {p.psu} ({outlet.label})")
+            rack.feeds.set_outlet(outlet.pdu, outlet.number, False)
+            try:
+                ctx.clock.sleep(p.hold_s)
+                up = rack.hosts.bmcs_up(rack.trays)
+                states = rack.hosts.power_states()
+                for tray in rack.trays:
+                    ok = up.get(tray, False) and states.get(tray) == "On"
+                    ctx.require("rack_stayed_up", ok, component=tray, meta={"psu": p.psu},
+                                message="" if ok else f"BMC up={up.get(tray)}, host {states.get(tray)}")
+                during = rack.feeds.powers_w()
+                shelf = p.psu.split(".")[0]
+                same_shelf = [o for o in rack.feeds.outlets if o.feeds.split(".")[0] == shelf and o != outlet]
+                share_before = sum(before[o] for o in same_shelf)
+                share_during = sum(during[o] for o in same_shelf)
+                dropped = during[outlet] < 1.0 and share_during > share_before
+                ctx.require("psu_dropped", dropped, component=p.psu,
+                            meta={"psu_w": during[outlet], "others_before_w": share_before,
+                                  "others_during_w": share_during},
+                            message="" if dropped else "the other PSUs did not take over the load")
+                if rack.equipment.has_shelf_telemetry():
+                    lost = rack.equipment.shelf_redundancy(p.psu.split(".")[0]) is False
+                    ctx.require("redundancy_reported", lost, component=p.psu.split(".")[0],
+                                message="" if lost else "the shelf did not report the loss of redundancy")
+                else:
+                    ctx.skip("redundancy_reported", "no power-shelf telemetry to read the redundancy state from",
+                             component=p.psu.split(".")[0])
+            finally:
+                rack.feeds.set_outlet(outlet.pdu, outlet.number, True)
             ctx.clock.sleep(p.hold_s)
-            up = rack.bmcs_up(rack.trays)
-            states = rack.power_states()
-            for tray in rack.trays:
-                ok = up.get(tray, False) and states.get(tray) == "On"
-                ctx.require("rack_stayed_up", ok, component=tray, meta={"psu": p.psu},
-                            message="" if ok else f"BMC up={up.get(tray)}, host {states.get(tray)}")
-            during = rack.outlet_powers_w()
-            same_shelf = [o for o in rack.outlets if o.feeds.split(".")[0] == p.psu.split(".")[0] and o != outlet]
-            share_before = sum(before[o] for o in same_shelf)
-            share_during = sum(during[o] for o in same_shelf)
-            dropped = during[outlet] < 1.0 and share_during > share_before
-            ctx.require("psu_dropped", dropped, component=p.psu,
-                        meta={"psu_w": during[outlet], "others_before_w": share_before, "others_during_w": share_during},
-                        message="" if dropped else "the other PSUs did not take over the load")
-            if rack.has_shelf_telemetry():
-                lost = rack.shelf_redundancy(p.psu.split(".")[0]) is False
-                ctx.require("redundancy_reported", lost, component=p.psu.split(".")[0],
-                            message="" if lost else "the shelf did not report the loss of redundancy")
-            else:
-                ctx.skip("redundancy_reported", "no power-shelf telemetry to read the redundancy state from",
-                         component=p.psu.split(".")[0])
+            after = rack.feeds.powers_w()
+            restored = after[outlet] > 0.5 * (before[outlet] or 1.0)
+            ctx.require("psu_restored", restored, component=p.psu,
+                        meta={"psu_w": after[outlet], "before_w": before[outlet]},
+                        message="" if restored else f"{p.psu} carries {after[outlet]:.0f} W after its input returned")
+            if rack.equipment.has_shelf_telemetry():
+                back = rack.equipment.shelf_redundancy(p.psu.split(".")[0]) is True
+                ctx.require("redundancy_restored", back, component=p.psu.split(".")[0],
+                            message="" if back else "the shelf still reports redundancy lost")
         finally:
-            rack.set_outlet(outlet.pdu, outlet.number, True)
-        ctx.clock.sleep(p.hold_s)
-        after = rack.outlet_powers_w()
-        restored = after[outlet] > 0.5 * (before[outlet] or 1.0)
-        ctx.require("psu_restored", restored, component=p.psu,
-                    meta={"psu_w": after[outlet], "before_w": before[outlet]},
-                    message="" if restored else f"{p.psu} carries {after[outlet]:.0f} W after its input returned")
-        if rack.has_shelf_telemetry():
-            back = rack.shelf_redundancy(p.psu.split(".")[0]) is True
-            ctx.require("redundancy_restored", back, component=p.psu.split(".")[0],
-                        message="" if back else "the shelf still reports redundancy lost")
-    finally:
-        source.off()
+            source.off()

@@ -15,9 +15,8 @@ from typing import Literal
 from pydantic import Field
 
 from harness.config.plan import StepBase
-from harness.steps.base import StepContext
-
-LIMITS: tuple[str, ...] = ()
+from harness.stepkit.context import StepContext
+from harness.stepkit.kind import StepKind
 
 
 class Params(StepBase):
@@ -38,31 +37,37 @@ def expected_counts(ctx: StepContext) -> dict[str, dict[str, int]]:
     return out
 
 
-def run(ctx: StepContext, p: Params) -> None:
-    expected = expected_counts(ctx)
-    for tray, readings in sorted(ctx.rack.tray_sensors().items()):
-        counts: dict[str, int] = {}
-        for r in readings:
-            counts[r.reading_type] = counts.get(r.reading_type, 0) + 1
-        for reading_type, need in expected.get(tray, {}).items():
-            have = counts.get(reading_type, 0)
-            ctx.require("sensors_present", have >= need, component=tray,
-                        meta={"reading_type": reading_type, "expected": need, "found": have},
-                        message="" if have >= need else f"{need - have} {reading_type} sensor(s) missing")
-        for r in readings:
-            where = f"{tray}/{r.name}"
-            value = r.reading
-            usable = value is not None and not math.isnan(value) and (r.state in (None, "Enabled"))
-            lo, hi = p.plausible.get(r.reading_type, (-math.inf, math.inf))
-            ok = usable and lo <= value <= hi  # type: ignore[operator]
-            ctx.require("sensor_plausible", ok, component=where,
-                        meta={"reading": value if usable else str(value), "state": r.state or "",
-                              "reading_type": r.reading_type},
-                        message="" if ok else (f"unavailable (state {r.state}, reading {value})" if not usable
-                                               else f"{value:g} {r.units} outside plausible {lo:g}..{hi:g}"))
-            caution = r.thresholds.get("UpperCaution")
-            if ok and caution is not None:
-                below = value < caution  # type: ignore[operator]
-                ctx.require("sensor_within_thresholds", below, component=where,
-                            meta={"reading": value, "upper_caution": caution},
-                            message="" if below else f"{value:g} {r.units} at idle is at/above UpperCaution {caution:g}")
+class SensorSanity(StepKind[Params]):
+    name = "sensor_sanity"
+    Params = Params
+    limits = ()
+
+    def run(self, ctx: StepContext, p: Params) -> None:
+        expected = expected_counts(ctx)
+        for tray, readings in sorted(ctx.rack.tray_sensors().items()):
+            counts: dict[str, int] = {}
+            for r in readings:
+                counts[r.reading_type] = counts.get(r.reading_type, 0) + 1
+            for reading_type, need in expected.get(tray, {}).items():
+                have = counts.get(reading_type, 0)
+                ctx.require("sensors_present", have >= need, component=tray,
+                            meta={"reading_type": reading_type, "expected": need, "found": have},
+                            message="" if have >= need else f"{need - have} {reading_type} sensor(s) missing")
+            for r in readings:
+                where = f"{tray}/{r.name}"
+                value = r.reading
+                usable = value is not None and not math.isnan(value) and (r.state in (None, "Enabled"))
+                lo, hi = p.plausible.get(r.reading_type, (-math.inf, math.inf))
+                ok = usable and lo <= value <= hi  # type: ignore[operator]
+                ctx.require("sensor_plausible", ok, component=where,
+                            meta={"reading": value if usable else str(value), "state": r.state or "",
+                                  "reading_type": r.reading_type},
+                            message="" if ok else (f"unavailable (state {r.state}, reading {value})" if not usable
+                                                   else f"{value:g} {r.units} outside plausible {lo:g}..{hi:g}"))
+                caution = r.thresholds.get("UpperCaution")
+                if ok and caution is not None:
+                    below = value < caution  # type: ignore[operator]
+                    ctx.require("sensor_within_thresholds", below, component=where,
+                                meta={"reading": value, "upper_caution": caution},
+                                message="" if below else (f"{value:g} {r.units} at idle is at/above UpperCaution "
+                                                          f"{caution:g}"))

@@ -16,14 +16,12 @@ from pydantic import Field
 
 from harness.config.plan import StepBase
 from harness.envelopes import SeriesStats
-from harness.steps.base import StepContext
-from harness.steps.loads import load_source
+from harness.stepkit.context import StepContext
+from harness.stepkit.kind import StepKind
+from harness.stepkit.loads import load_source
 from harness.telemetry import is_component_temperature
 
 WATER_CP = 4.18  # kJ/(kg K); ~1 kg per litre
-
-
-LIMITS: tuple[str, ...] = ("component_temp_c", "temp_slope_c_per_min", "air_inlet_c", "coolant_supply_c", "coolant_dt_error_pct")
 
 
 class Params(StepBase):
@@ -47,86 +45,94 @@ def check_stuck_sensors(ctx: StepContext, per_sensor: dict[str, list[float]], ho
                         message=f"reads {values[0]:g} Cel throughout while the load moved the others")
 
 
-def run(ctx: StepContext, p: Params) -> None:
-    rack = ctx.rack
-    source = load_source(rack, p.source)
-    times: list[float] = []
-    hottest: list[float] = []
-    hottest_at: list[str] = []
-    inlets: dict[str, float] = {}
-    per_sensor: dict[str, list[float]] = {}
-    coolant: list[tuple[float, float, float, float]] = []  # (t, supply, return, flow)
-    tray_w: list[float] = []
-    blind: dict[str, int] = {}  # component temperature sensor -> samples without a reading
-    samples = 0
-    try:
-        source.apply(p.level_pct / 100.0, p.duration_s)
-        t0 = ctx.clock.now()
-        while True:
-            ctx.check_deadline()
-            now = ctx.clock.now()
-            samples += 1
-            best: tuple[float, str] | None = None
-            for tray, readings in rack.tray_sensors().items():
-                for r in readings:
-                    if r.reading is None or r.reading != r.reading:
+class ThermalSoak(StepKind[Params]):
+    name = "thermal_soak"
+    Params = Params
+    limits = ("component_temp_c", "temp_slope_c_per_min", "air_inlet_c", "coolant_supply_c",
+              "coolant_dt_error_pct")
+
+    def run(self, ctx: StepContext, p: Params) -> None:
+        rack = ctx.rack
+        source = load_source(rack, p.source)
+        times: list[float] = []
+        hottest: list[float] = []
+        hottest_at: list[str] = []
+        inlets: dict[str, float] = {}
+        per_sensor: dict[str, list[float]] = {}
+        coolant: list[tuple[float, float, float, float]] = []  # (t, supply, return, flow)
+        tray_w: list[float] = []
+        blind: dict[str, int] = {}  # component temperature sensor -> samples without a reading
+        samples = 0
+        try:
+            source.apply(p.level_pct / 100.0, p.duration_s)
+            t0 = ctx.clock.now()
+            while True:
+                ctx.check_deadline()
+                now = ctx.clock.now()
+                samples += 1
+                best: tuple[float, str] | None = None
+                for tray, readings in rack.tray_sensors().items():
+                    for r in readings:
+                        if r.reading is None or r.reading != r.reading:
+                            if is_component_temperature(r.reading_type, r.name, r.physical_context):
+                                blind[f"{tray}/{r.name}"] = blind.get(f"{tray}/{r.name}", 0) + 1
+                            continue
+                        if r.reading_type == "Temperature":
+                            per_sensor.setdefault(f"{tray}/{r.name}", []).append(r.reading)
                         if is_component_temperature(r.reading_type, r.name, r.physical_context):
-                            blind[f"{tray}/{r.name}"] = blind.get(f"{tray}/{r.name}", 0) + 1
-                        continue
-                    if r.reading_type == "Temperature":
-                        per_sensor.setdefault(f"{tray}/{r.name}", []).append(r.reading)
-                    if is_component_temperature(r.reading_type, r.name, r.physical_context):
-                        if best is None or r.reading > best[0]:
-                            best = (r.reading, f"{tray}/{r.name}")
-                    elif r.reading_type == "Temperature":
-                        inlets[tray] = max(inlets.get(tray, r.reading), r.reading)
-            if best is not None:
-                times.append(now)
-                hottest.append(best[0])
-                hottest_at.append(best[1])
-            tray_w.append(sum(rack.tray_powers_w().values()))
-            if rack.has_cooling():
-                c = rack.coolant()
-                if c.get("supply_c") is not None and c.get("return_c") is not None and c.get("flow_lpm"):
-                    coolant.append((now, float(c["supply_c"]), float(c["return_c"]), float(c["flow_lpm"])))  # type: ignore[arg-type]
-            if now - t0 >= p.duration_s:
-                break
-            ctx.clock.sleep(p.sample_s)
-    finally:
-        source.off()
-    meta = {"level_pct": p.level_pct, "source": source.name, "duration_s": p.duration_s}
-    if hottest:
-        ctx.series("hottest_component_c", "Cel", times, hottest, limit="component_temp_c")
-        i = max(range(len(hottest)), key=hottest.__getitem__)
-        ctx.measure("component_temp_c", hottest[i], "Cel", limit="component_temp_c", component=hottest_at[i],
-                    meta=meta)
-        window = [(t, v) for t, v in zip(times, hottest, strict=True) if t >= times[-1] - p.stable_window_s]
-        if len(window) >= 3:
-            stats = SeriesStats.of([w[0] for w in window], [w[1] for w in window])
-            ctx.measure("temp_slope_c_per_min", abs(stats.slope_per_s) * 60.0, "Cel/min",
-                        limit="temp_slope_c_per_min", component=hottest_at[-1],
-                        meta={**meta, "window_s": p.stable_window_s})
+                            if best is None or r.reading > best[0]:
+                                best = (r.reading, f"{tray}/{r.name}")
+                        elif r.reading_type == "Temperature":
+                            inlets[tray] = max(inlets.get(tray, r.reading), r.reading)
+                if best is not None:
+                    times.append(now)
+                    hottest.append(best[0])
+                    hottest_at.append(best[1])
+                tray_w.append(sum(rack.tray_powers_w().values()))
+                if rack.equipment.has_cooling():
+                    c = rack.equipment.coolant()
+                    if c.get("supply_c") is not None and c.get("return_c") is not None and c.get("flow_lpm"):
+                        coolant.append((now, float(c["supply_c"]), float(c["return_c"]),  # type: ignore[arg-type]
+                                        float(c["flow_lpm"])))  # type: ignore[arg-type]
+                if now - t0 >= p.duration_s:
+                    break
+                ctx.clock.sleep(p.sample_s)
+        finally:
+            source.off()
+        meta = {"level_pct": p.level_pct, "source": source.name, "duration_s": p.duration_s}
+        if hottest:
+            ctx.series("hottest_component_c", "Cel", times, hottest, limit="component_temp_c")
+            i = max(range(len(hottest)), key=hottest.__getitem__)
+            ctx.measure("component_temp_c", hottest[i], "Cel", limit="component_temp_c", component=hottest_at[i],
+                        meta=meta)
+            window = [(t, v) for t, v in zip(times, hottest, strict=True) if t >= times[-1] - p.stable_window_s]
+            if len(window) >= 3:
+                stats = SeriesStats.of([w[0] for w in window], [w[1] for w in window])
+                ctx.measure("temp_slope_c_per_min", abs(stats.slope_per_s) * 60.0, "Cel/min",
+                            limit="temp_slope_c_per_min", component=hottest_at[-1],
+                            meta={**meta, "window_s": p.stable_window_s})
+            else:
+                ctx.skip("temp_slope_c_per_min", "too few samples in the stability window",
+                         limit="temp_slope_c_per_min")
+        check_stuck_sensors(ctx, per_sensor, hottest)
+        for where, missing in sorted(blind.items()):  # a blind sensor is not a cool component
+            ctx.require("sensor_available", False, component=where, meta={"samples": samples, "missing": missing},
+                        message=f"no reading in {missing} of {samples} samples")
+        for tray, value in sorted(inlets.items()):
+            ctx.measure("air_inlet_c", value, "Cel", limit="air_inlet_c", component=f"{tray}/inlet", meta=meta)
+        if coolant:
+            t_end = coolant[-1][0]
+            tail = [c for c in coolant if c[0] >= t_end - p.stable_window_s]
+            supply = max(c[1] for c in tail)
+            dt = sum(c[2] - c[1] for c in tail) / len(tail)
+            flow = sum(c[3] for c in tail) / len(tail)
+            power_kw = (sum(tray_w[-len(tail):]) / len(tail)) / 1000.0
+            expected = power_kw / ((flow / 60.0) * WATER_CP)
+            ctx.measure("coolant_supply_c", supply, "Cel", limit="coolant_supply_c", component="cdu", meta=meta)
+            ctx.measure("coolant_dt_c", dt, "Cel", component="cdu", meta={**meta, "expected_c": expected,
+                                                                         "power_kw": power_kw, "flow_lpm": flow})
+            ctx.measure("coolant_dt_error_pct", 100.0 * abs(dt - expected) / expected if expected else 0.0, "%",
+                        limit="coolant_dt_error_pct", component="cdu", meta=meta)
         else:
-            ctx.skip("temp_slope_c_per_min", "too few samples in the stability window", limit="temp_slope_c_per_min")
-    check_stuck_sensors(ctx, per_sensor, hottest)
-    for where, missing in sorted(blind.items()):  # a blind sensor is not a cool component
-        ctx.require("sensor_available", False, component=where, meta={"samples": samples, "missing": missing},
-                    message=f"no reading in {missing} of {samples} samples")
-    for tray, value in sorted(inlets.items()):
-        ctx.measure("air_inlet_c", value, "Cel", limit="air_inlet_c", component=f"{tray}/inlet", meta=meta)
-    if coolant:
-        t_end = coolant[-1][0]
-        tail = [c for c in coolant if c[0] >= t_end - p.stable_window_s]
-        supply = max(c[1] for c in tail)
-        dt = sum(c[2] - c[1] for c in tail) / len(tail)
-        flow = sum(c[3] for c in tail) / len(tail)
-        power_kw = (sum(tray_w[-len(tail):]) / len(tail)) / 1000.0
-        expected = power_kw / ((flow / 60.0) * WATER_CP)
-        ctx.measure("coolant_supply_c", supply, "Cel", limit="coolant_supply_c", component="cdu", meta=meta)
-        ctx.measure("coolant_dt_c", dt, "Cel", component="cdu", meta={**meta, "expected_c": expected,
-                                                                     "power_kw": power_kw, "flow_lpm": flow})
-        ctx.measure("coolant_dt_error_pct", 100.0 * abs(dt - expected) / expected if expected else 0.0, "%",
-                    limit="coolant_dt_error_pct", component="cdu", meta=meta)
-    else:
-        for limit in ("coolant_supply_c", "coolant_dt_error_pct"):
-            ctx.skip(limit, "no coolant instrumentation on this station (CDU or thermocouples)", limit=limit)
+            for limit in ("coolant_supply_c", "coolant_dt_error_pct"):
+                ctx.skip(limit, "no coolant instrumentation on this station (CDU or thermocouples)", limit=limit)

@@ -14,6 +14,7 @@ from harness.interrupts import STOP
 
 if TYPE_CHECKING:
     from harness.rack import Rack
+    from harness.stepkit.registry import StepKinds
     from harness.telemetry import TelemetrySampler
 
 
@@ -23,7 +24,7 @@ class StepTimeout(RackvalError):
 
 class StepInterrupted(RackvalError):
     """Something outside the step (a leak, a critical event) stopped it at a checkpoint; the step's
-    records say why (see harness/event_monitor.py)."""
+    records say why (see harness/run/event_monitor.py)."""
 
 
 class Sink(Protocol):
@@ -38,9 +39,10 @@ class Sink(Protocol):
 
 class StepContext:
     def __init__(self, *, rack: Rack, clock: Clock, envelope: Envelope, sink: Sink, step: str,
-                 timeout_s: float, sampler: TelemetrySampler | None = None) -> None:
+                 timeout_s: float, sampler: TelemetrySampler | None = None, kinds: StepKinds | None = None) -> None:
         self.rack, self.clock, self.envelope, self.sink, self.step = rack, clock, envelope, sink, step
         self.sampler = sampler
+        self.kinds = kinds  # the registry, for kinds that run other steps (group)
         self.deadline = Deadline.after(clock, timeout_s)
         self.measurements: list[Measurement] = []
         self.started = clock.now()

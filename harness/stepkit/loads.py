@@ -26,10 +26,10 @@ class EloadSource:
     name = "eload"
 
     def __init__(self, rack: Rack) -> None:
-        if rack.eload is None:
+        if rack.load is None:
             raise Refused("this load needs an electronic load, and the station file declares none")
-        self.rack, self.eload = rack, rack.eload
-        self.max_a = rack.eload.max_current_a
+        self.rack, self.eload = rack, rack.load
+        self.max_a = rack.load.max_current_a
 
     def apply(self, fraction: float, hold_s: float) -> None:
         self.apply_current(fraction * self.max_a)

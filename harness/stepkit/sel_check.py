@@ -1,7 +1,7 @@
 """Per-cycle SEL check for the power-cycling steps: no new critical entry in any BMC's log.
 
 Each BMC's SEL is read before the first cycle and after every cycle (the "after" of one cycle is the
-"before" of the next); an entry that was not there before and counts (``harness.event_monitor.counts``:
+"before" of the next); an entry that was not there before and counts (``harness.stepkit.event_policy``:
 Critical, or a leak) fails the cycle, naming what the message names (detector, sensor, PSU).
 Power transitions and PSU input loss are not critical, so the cycle's own events never fail it.
 One PASS per cycle when every readable SEL is clean; a SEL that cannot be read is SKIP, named.
@@ -14,15 +14,16 @@ from typing import TYPE_CHECKING
 from harness.drivers.redfish.client import BmcClient
 from harness.drivers.redfish.sel import SelEntry, read_sel, sel_entries_uri
 from harness.errors import DriverError
+from harness.stepkit.event_policy import component_of, counts
 
 if TYPE_CHECKING:
-    from harness.steps.base import StepContext
+    from harness.stepkit.context import StepContext
 
 Snapshot = dict[str, set[str] | None]  # BMC -> entry ids (None: not readable)
 
 
 class SelCheck:
-    def __init__(self, ctx: StepContext, expected: tuple[str, ...] = ()) -> None:
+    def __init__(self, ctx: StepContext, expected: frozenset[str] = frozenset()) -> None:
         self.ctx, self.expected = ctx, frozenset(expected)
         self.names = sorted(ctx.rack.bmcs)
         self._uris: dict[str, str] = {}
@@ -44,8 +45,6 @@ class SelCheck:
 
     def judge(self, before: Snapshot, meta: dict[str, object]) -> Snapshot:
         """Read every SEL again, record this cycle's verdict, return the new snapshot."""
-        from harness.event_monitor import component_of, counts
-
         after = self.snapshot()
         bad: list[SelEntry] = []
         for name in self.names:

@@ -13,10 +13,8 @@ Two channels, each doing what it is good at:
   and the records do not depend on wall-clock timing (under a VirtualClock: simulated time stands
   still while the runner's GETs are in flight).
 
-What counts: severity Critical (critical thresholds, PSU or pump failed) and any leak (Warning or
-Critical), unless the step kind declares it expected (``EXPECTED_EVENTS`` in its module: message
-keys such as ``"PowerSupplyFailed"``). Power transitions, PSU input loss (Warning) and caution
-thresholds never count, so AC/DC cycling and PSU redundancy steps do not fail on what they cause.
+What counts is :mod:`harness.stepkit.event_policy` (Critical, or any leak, unless the step kind
+declares it expected in ``StepKind.expected_events``).
 
 Time line: each BMC's clock is read once (Manager.DateTime) when the monitor opens, and
 ``Created`` is placed on the run clock with that offset (a BMC whose clock cannot be read yet is
@@ -36,7 +34,8 @@ from harness.drivers.redfish.client import BmcClient
 from harness.drivers.redfish.events import EventStream, RedfishEvent
 from harness.drivers.redfish.sel import SelEntry, bmc_clock, parse_time, read_sel, sel_entries_uri
 from harness.errors import DriverError, RedfishError
-from harness.steps.base import StepContext, StepInterrupted
+from harness.stepkit.context import StepContext, StepInterrupted
+from harness.stepkit.event_policy import component_of, counts
 
 if TYPE_CHECKING:
     from harness.clock import Clock
@@ -44,20 +43,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LEAK_KEYS = frozenset({"LeakDetectedWarning", "LeakDetectedCritical"})
 # what can count comes from these registries; power transitions (ResourceEvent) need not be streamed
 SSE_FILTER = "RegistryPrefix eq 'Environmental' or RegistryPrefix eq 'Power'"
 EDGE_S = 0.0005  # Created has microsecond resolution; the window edges are run-clock floats
-
-
-def counts(key: str, severity: str | None, expected: frozenset[str] = frozenset()) -> bool:
-    """Does an event fail the step it happened in?"""
-    return key not in expected and (severity == "Critical" or key in LEAK_KEYS)
-
-
-def component_of(e: SelEntry | RedfishEvent) -> str:
-    """What to name: the first message argument (detector, sensor label, PSU, pump), else the BMC."""
-    return e.args[0] if e.args else e.bmc
 
 
 class EventMonitor:
@@ -120,7 +108,7 @@ class EventMonitor:
             return EventStream(client).start()
 
     # ------------------------------------------------------------------ steps
-    def guard(self, ctx: StepContext, expected: tuple[str, ...], run: Callable[[], None]) -> None:
+    def guard(self, ctx: StepContext, expected: frozenset[str], run: Callable[[], None]) -> None:
         """Run one step attempt under the monitor: stop it early on a counted SSE event, then judge
         its window from the SELs (also when the step raised; not when the operator aborted)."""
         self._expected = frozenset(expected)
