@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from harness.clock import Clock, RealClock
 from harness.drivers.redfish import actions
@@ -273,7 +273,7 @@ class BmcClient:
                 out.append((uri, body if body is not None else {}))
         return out
 
-    def _member_list(self, coll_uri: str) -> list[object]:
+    def _member_list(self, coll_uri: str) -> list[Any]:
         """A collection's Members, expanded in one GET when the service says it supports $expand."""
         raw: object = None
         expand = path(self._http.service_root(), "ProtocolFeaturesSupported", "ExpandQuery")

@@ -77,7 +77,8 @@ class CduModel:
 
     # ------------------------------------------------------------------ resources
     def cdu_chassis_body(self) -> Body:
-        return {"@odata.id": self.cdu_chassis, "@odata.type": otype("Chassis"), "Id": self.cdu_chassis.rsplit("/", 1)[1],
+        return {"@odata.id": self.cdu_chassis, "@odata.type": otype("Chassis"),
+                "Id": self.cdu_chassis.rsplit("/", 1)[1],
                 "Name": "Coolant distribution unit", "ChassisType": "Module", "Manufacturer": "rackval",
                 "Model": "SIM-CDU", "SerialNumber": self.twin.serial_of(str(self.cdu)), "PartNumber": "RV-CDU",
                 "Status": {"State": "Enabled", "Health": "OK"}, "Sensors": link(f"{self.cdu_chassis}/Sensors"),

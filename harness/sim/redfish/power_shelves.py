@@ -34,7 +34,8 @@ class PowerShelves:
             key = "PowerSupplyFailed" if data.get("failed") else "PowerSupplyRestored"
             return [(message(f"Power.{key}", psu), self.psu_uri(shelf, psu))]
         if kind == "outlet":  # a PSU's AC feed switched: the shelf logs the loss (Warning) and its return
-            psu_name = self.twin.pdu_specs[str(data.get("pdu"))].feeds.get(int(data.get("outlet", 0)))  # type: ignore[call-overload]
+            outlet = int(data.get("outlet", 0))  # type: ignore[call-overload]
+            psu_name = self.twin.pdu_specs[str(data.get("pdu"))].feeds.get(outlet)
             if psu_name is None or psu_name not in self.twin.psus:
                 return []
             key = "LineInputPowerRestored" if data.get("on") else "LossOfInputPower"
@@ -100,7 +101,8 @@ class PowerShelves:
                 "Manufacturer": "rackval", "Model": "SIM-PSU-5500", "SerialNumber": self.twin.serial_of(psu),
                 "PartNumber": "RV-PSU-5500", "FirmwareVersion": self.twin.firmware_of(psu),
                 "PowerCapacityWatts": spec.rated_w, "HotPluggable": True,
-                "OutputRails": [{"NominalVoltage": self.twin.profile.busbar.nominal_v, "PhysicalContext": "PowerSupply"}],
+                "OutputRails": [{"NominalVoltage": self.twin.profile.busbar.nominal_v,
+                                 "PhysicalContext": "PowerSupply"}],
                 "Location": {"PartLocation": {"ServiceLabel": f"{shelf} PSU {spec.index}", "LocationType": "Bay",
                                               "LocationOrdinalValue": spec.index}},
                 "Metrics": link(f"{uri}/Metrics")}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -94,7 +95,7 @@ class ServiceRoutes:
             return Resource(get=dict, sse=True)
         if path.startswith(TASKS + "/"):
             task = core.tasks.tasks.get(path.rsplit("/", 1)[1])
-            return None if task is None else Resource(get=lambda: core.tasks.task_body(task))
+            return None if task is None else Resource(get=partial(core.tasks.task_body, task))
         if path.startswith(TASK_MONITORS + "/"):
             task = core.tasks.tasks.get(path.rsplit("/", 1)[1])
             return None if task is None else Resource(get=lambda: {"@task": task.id})

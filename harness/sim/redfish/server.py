@@ -46,8 +46,8 @@ class RedfishFleet:
 
     ``tls=True`` makes a CA for this fleet and serves HTTPS; :attr:`ca_file` is then the CA to verify
     with. ``rack_manager=None`` serves a rack manager when the rack has several power shelves (a
-    rack-scale system such as nvl72, whose shelves and CDU the rack manager aggregates); True/False force it. ``personalities`` picks per-BMC resource trees
-    (``"new"``, ``"legacy"``, ``"both"``). After :meth:`start`, :attr:`roles` maps every endpoint to its
+    rack-scale system such as nvl72, whose shelves and CDU the rack manager aggregates); True/False
+    force it. ``personalities`` picks per-BMC resource trees (``"new"``, ``"legacy"``, ``"both"``). After :meth:`start`, :attr:`roles` maps every endpoint to its
     BMC role (compute_tray, switch_tray, rack_manager).
     """
 
@@ -179,7 +179,7 @@ class RedfishFleet:
         self._services[service].core.events.record(t, info, origin)
 
     def _start_watch(self) -> None:
-        """Threshold-crossing events (redfish_thresholds.py), fed by the twin at every state change."""
+        """Threshold-crossing events (``thresholds.py``), fed by the twin at every state change."""
         sensors = [s for svc in self._services.values() for s in svc.model.threshold_sensors()]
         with self.twin._lock:  # one consistent start: curves and time under the twin's lock
             self._thresholds = ThresholdWatch(self.twin, sensors, self._record_crossing, self.twin.sync())

@@ -15,6 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Literal
 
 from harness.sim.physics.twin import RackTwin
@@ -220,10 +221,6 @@ class BmcModel:
             routes[procs] = lambda: collection(procs, "ProcessorCollection", "Processors",
                                                [f"{procs}/GPU_{n}" for n in range(self.gpus)])
             for n in range(self.gpus):
-                routes[f"{procs}/GPU_{n}"] = _bind(self.processor, n)
+                routes[f"{procs}/GPU_{n}"] = partial(self.processor, n)
         routes.update(self.env.routes())
         return routes
-
-
-def _bind(fn: Callable[[int], Body], i: int) -> Callable[[], Body]:
-    return lambda: fn(i)
