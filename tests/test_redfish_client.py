@@ -72,14 +72,14 @@ def test_login_logout_invalidates_the_token(fleet: RedfishFleet, clock: VirtualC
     c = BmcClient("compute01", url, USER, PASSWORD, clock=clock)
     c.logout()  # never logged in: a no-op
     c.login()
-    token = c._rf.get_session_key()
+    token = c._http.rf.get_session_key()
     assert token
     assert requests.get(f"{url}{V1}/Systems", headers={"X-Auth-Token": token}, timeout=5).status_code == 200
     c.logout()
     c.logout()
     assert requests.get(f"{url}{V1}/Systems", headers={"X-Auth-Token": token}, timeout=5).status_code == 401
     assert c.power_state() == "On"  # a later call opens a new session on demand
-    new_token = c._rf.get_session_key()
+    new_token = c._http.rf.get_session_key()
     assert new_token and new_token != token
     c.close()
     assert requests.get(f"{url}{V1}/Systems", headers={"X-Auth-Token": new_token}, timeout=5).status_code == 401

@@ -247,7 +247,7 @@ def test_push_subscription_terminates_after_its_retries(rack: tuple[VirtualClock
         sub = subscribe(c, receiver.url)
         twin.set_leak("compute01.coldplate", "Warning")
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and sub.rsplit("/", 1)[1] in fleet.service("compute01").core.subscriptions:
+        while time.monotonic() < deadline and sub.rsplit("/", 1)[1] in fleet.service("compute01").core.events.subscriptions:
             time.sleep(0.1)
     finally:
         receiver.close()

@@ -95,7 +95,7 @@ def test_session_eviction_means_one_relogin(fleet: RedfishFleet, clock: VirtualC
     assert c.power_state() == "On"
     assert c.session_token() != old
     c.close()
-    assert fleet.service("compute01").core.sessions == {}  # logged out
+    assert fleet.service("compute01").core.auth.sessions == {}  # logged out
 
 
 def test_stuck_and_nan_sensors(fleet: RedfishFleet, clock: VirtualClock) -> None:
@@ -133,7 +133,7 @@ def test_leak_and_psu_failure_are_events_and_sel_entries(fleet: RedfishFleet, tw
     assert [e["MessageId"].rsplit(".", 1)[1] for e in sel] == ["LeakDetectedCritical", "PowerSupplyFailed",
                                                                 "PowerSupplyRestored", "LeakDetectedNormal"]
     assert sel[0]["Created"] == "2025-01-01T00:00:00Z" and sel[0]["EntryType"] == "SEL"
-    assert fleet.service(RACK_MANAGER).core.subscriptions == {}  # the SSE destination went with the stream
+    assert fleet.service(RACK_MANAGER).core.events.subscriptions == {}  # the SSE destination went with the stream
     mgr.close()
 
 

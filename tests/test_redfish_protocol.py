@@ -90,7 +90,7 @@ def test_session_expires_on_the_run_clock_and_limit(fleet: RedfishFleet, url: st
     clock.sleep(61)
     r = requests.get(f"{url}{V1}/Systems", headers=h, timeout=5)
     assert r.status_code == 401 and ids(r) == ["Base.1.22.1.NoValidSession"]
-    fleet.service("compute01").core.max_sessions = 2
+    fleet.service("compute01").core.auth.max_sessions = 2
     login(url)
     login(url)
     r = requests.post(f"{url}{V1}/SessionService/Sessions", json={"UserName": USER, "Password": PASSWORD}, timeout=5)

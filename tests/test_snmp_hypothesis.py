@@ -76,7 +76,7 @@ def test_any_reply_is_a_value_or_an_snmp_error(rigs: dict[str, tuple[PduAgent, P
             "model": vm.identity.model, "digits": vm.outlet.current_a}[what]
     oid = spec.digits.oid_for(outlet=1) if what == "digits" and spec.digits else spec.oid_for(outlet=1)
     agent.set_override(oid, value)
-    pdu._digits.clear()  # noqa: SLF001 - make the driver read the digits again
+    pdu._link.digits.clear()  # noqa: SLF001 - make the driver read the digits again
     try:
         if what == "state":
             result: Any = pdu.outlet_is_on(1)

@@ -25,6 +25,21 @@ from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
 T = TypeVar("T")
 
 
+def drain_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what is left on a stopped loop, let it finish, close the loop.
+
+    Shared by every loop thread that serves pysnmp (this driver's loop and the simulated agents), so
+    none leaves 'Task was destroyed but it is pending' warnings or an unclosed loop behind."""
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    loop.run_until_complete(asyncio.sleep(0))
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.close()
+
+
 class SnmpLoopClosed(RuntimeError):
     """The loop was closed; no more requests can run on it."""
 
@@ -54,19 +69,7 @@ class SnmpLoop:
         try:
             self._loop.run_forever()
         finally:
-            self._drain()
-
-    def _drain(self) -> None:
-        """Cancel what is left, let it finish, close the loop (no 'Task was destroyed' warnings)."""
-        loop = self._loop
-        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-        for task in pending:
-            task.cancel()
-        if pending:
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        loop.run_until_complete(asyncio.sleep(0))
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
+            drain_loop(self._loop)
 
     @property
     def engine(self) -> SnmpEngine:

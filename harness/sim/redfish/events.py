@@ -23,14 +23,11 @@ import re
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import aiohttp
 
-from harness.sim.redfish.resources import ActionError
-
-if TYPE_CHECKING:
-    from harness.sim.redfish.core import EventRecord, ServiceCore, Subscription
+from harness.sim.redfish.actions import ActionError
+from harness.sim.redfish.event_log import EventRecord, EventService, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -101,17 +98,17 @@ def subscription_filter(registry_prefixes: list[str], message_ids: list[str]) ->
 class PushDelivery:
     """POSTs one push subscription's events to its Destination, in order, on the fleet's loop."""
 
-    def __init__(self, core: ServiceCore, sub: Subscription, select: EventFilter,
+    def __init__(self, events: EventService, sub: Subscription, select: EventFilter,
                  retry: Callable[[], tuple[int, float]]) -> None:
-        self.core, self.sub, self.select, self.retry = core, sub, select, retry
+        self.events, self.sub, self.select, self.retry = events, sub, select, retry
         self.loop = asyncio.get_running_loop()
         self.queue: asyncio.Queue[EventRecord | None] = asyncio.Queue()
         self.delivered = 0
-        with core.lock:
-            core.listeners.append(self._on_event)
+        with events.lock:
+            events.listeners.append(self._on_event)
         self.task = self.loop.create_task(self._run())
 
-    def _on_event(self, rec: EventRecord) -> None:  # any thread, under the core's lock
+    def _on_event(self, rec: EventRecord) -> None:  # any thread, under the event log's lock
         if self.sub.deleted.is_set():
             return
         if self.select.matches(rec):
@@ -131,17 +128,17 @@ class PushDelivery:
                         break
                     if not await self._post(http, rec, ctx):
                         log.warning("%s: events to %s undeliverable after retries: subscription %s terminated",
-                                    self.core.model.name, self.sub.destination, self.sub.id)
-                        self.core.delete_subscription(self.sub.id)
+                                    self.events.service, self.sub.destination, self.sub.id)
+                        self.events.delete_subscription(self.sub.id)
                         break
         finally:
-            with self.core.lock:
-                if self._on_event in self.core.listeners:
-                    self.core.listeners.remove(self._on_event)
+            with self.events.lock:
+                if self._on_event in self.events.listeners:
+                    self.events.listeners.remove(self._on_event)
 
     async def _post(self, http: aiohttp.ClientSession, rec: EventRecord, ctx: ssl.SSLContext | None) -> bool:
         attempts, interval = self.retry()
-        body = json.dumps(self.core.event_payload([rec], self.sub.context)).encode()
+        body = json.dumps(self.events.event_payload([rec], self.sub.context)).encode()
         for attempt in range(attempts + 1):
             if attempt:
                 await asyncio.sleep(interval)
@@ -151,7 +148,7 @@ class PushDelivery:
                     if 200 <= resp.status < 300:
                         self.delivered += 1
                         return True
-                    log.info("%s: POST %s -> HTTP %d", self.core.model.name, self.sub.destination, resp.status)
+                    log.info("%s: POST %s -> HTTP %d", self.events.service, self.sub.destination, resp.status)
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                log.info("%s: POST %s failed: %s", self.core.model.name, self.sub.destination, exc)
+                log.info("%s: POST %s failed: %s", self.events.service, self.sub.destination, exc)
         return False
