@@ -24,7 +24,7 @@ from harness.config.station import (
     Station,
     Timeouts,
 )
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin
 from harness.sim.redfish.server import RedfishFleet
 from harness.sim.snmp.agent import PduAgent, V3User
 from harness.sim.ssh.hosts import HostFleet

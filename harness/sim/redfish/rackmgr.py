@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin
 from harness.sim.redfish.registry import message
 from harness.sim.redfish.resources import (
     LEAK_EVENTS,
@@ -200,7 +200,7 @@ class RackManagerModel:
                 "Manufacturer": "rackval", "Model": "SIM-PSU-5500", "SerialNumber": self.twin.serial_of(psu),
                 "PartNumber": "RV-PSU-5500", "FirmwareVersion": self.twin.firmware_of(psu),
                 "PowerCapacityWatts": spec.rated_w, "HotPluggable": True,
-                "OutputRails": [{"NominalVoltage": self.twin.profile.busbar.nominal_v, "PhysicalContext": "PowerSupply"}],
+                "OutputRails": [{"NominalVoltage": self.twin.physics.busbar.nominal_v, "PhysicalContext": "PowerSupply"}],
                 "Location": {"PartLocation": {"ServiceLabel": f"{shelf} PSU {spec.index}", "LocationType": "Bay",
                                               "LocationOrdinalValue": spec.index}},
                 "Metrics": link(f"{uri}/Metrics")}

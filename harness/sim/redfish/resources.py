@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin
 from harness.sim.redfish.registry import error_body, message
 from harness.sim.redfish.thresholds import WatchedSensor
 

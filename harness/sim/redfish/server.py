@@ -44,7 +44,7 @@ from aiohttp.web_protocol import RequestHandler
 
 from harness.clock import VirtualClock
 from harness.sim.faults.wire import CONTENT_KINDS, Corruption, WireFault, mangle_json, send_mangled
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin
 from harness.sim.redfish.core import ServiceCore
 from harness.sim.redfish.http import HttpService, json_response
 from harness.sim.redfish.rackmgr import RackManagerModel

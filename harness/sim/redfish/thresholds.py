@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.sim.physics.curves import source_curve
 from harness.sim.redfish.registry import message
 
 LEVELS = ("UpperCaution", "UpperCritical", "UpperFatal")
@@ -96,8 +97,6 @@ class ThresholdWatch:
     """Turns the twin's exact curves into crossing events for the services that own the sensors."""
 
     def __init__(self, twin: Any, sensors: list[WatchedSensor], record: Record, t0: float) -> None:
-        from harness.sim.physics.twin import source_curve
-
         self._twin, self._record, self._source_curve = twin, record, source_curve
         signals = twin.exact_signals()
         self._states: list[_State] = []

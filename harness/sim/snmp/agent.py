@@ -55,7 +55,7 @@ from pysnmp.smi import instrum
 from harness.drivers.snmp.pdu import AUTH_PROTOCOLS, PRIV_PROTOCOLS
 from harness.drivers.snmp.vendor_map import ControlSpec, EnumSpec, ObjectSpec, VendorMap, load_vendor_map
 from harness.sim.faults.wire import Corruption, WireFault, mangle_datagram
-from harness.sim.physics.twin import RackTwin, uniform
+from harness.sim.physics import RackTwin, uniform
 
 Oid = tuple[int, ...]
 Getter = Callable[[], Any]

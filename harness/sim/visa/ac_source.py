@@ -20,7 +20,7 @@ from harness.sim.visa.device import Call, Reply, ScpiDevice, Wiring, scpi
 from harness.sim.visa.parser import ScpiFault, boolean, number
 
 if TYPE_CHECKING:
-    from harness.sim.physics.twin import RackTwin
+    from harness.sim.physics import RackTwin
 
 PSU_DROPOUT_V = 90.0  # [A] a universal-input PSU stops drawing below this
 PROTECTION_ERROR = 301

@@ -25,7 +25,7 @@ from harness.sim.visa.device import NO_DATA, Call, Reply, ScpiDevice, Wiring, sc
 from harness.sim.visa.parser import ScpiFault, boolean, choice, number
 
 if TYPE_CHECKING:
-    from harness.sim.physics.twin import RackTwin
+    from harness.sim.physics import RackTwin
 
 SQRT2 = math.sqrt(2.0)
 INRUSH_A_PER_KW = 8.0  # inrush peak of a PSU switching on, amperes per kW of its rating [A]

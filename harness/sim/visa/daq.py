@@ -19,7 +19,7 @@ from harness.sim.visa.device import NO_DATA, Call, Reply, ScpiDevice, Wiring, sc
 from harness.sim.visa.parser import ScpiFault, channel_list, choice
 
 if TYPE_CHECKING:
-    from harness.sim.physics.twin import RackTwin
+    from harness.sim.physics import RackTwin
 
 
 def _valid_channel(ch: int) -> bool:

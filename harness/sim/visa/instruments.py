@@ -17,7 +17,7 @@ from harness.sim.visa.device import NO_DATA, Call, Reply, ScpiDevice, Wiring, sc
 from harness.sim.visa.parser import ScpiFault, boolean, choice, number
 
 if TYPE_CHECKING:
-    from harness.sim.physics.twin import RackTwin
+    from harness.sim.physics import RackTwin
 
 __all__ = [
     "MODELS",

@@ -19,7 +19,7 @@ from harness.sim.visa.instruments import MODELS
 from harness.sim.visa.parser import ScpiFault
 
 if TYPE_CHECKING:
-    from harness.sim.physics.twin import RackTwin
+    from harness.sim.physics import RackTwin
 
 MAX_MESSAGE_BYTES = 64 * 1024  # longer program messages overrun the input buffer (-363)
 LOG_SIZE = 200
