@@ -353,10 +353,10 @@ def sim(
 
     try:
         prof = load_profile(profile)
+        station = SimStation(prof, clock=RealClock(speed=speed), seed=seed, rack_serial=rack_serial)  # and its physics
     except ConfigError as exc:
         err.print(f"[red]{escape(str(exc))}[/red]", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
-    station = SimStation(prof, clock=RealClock(speed=speed), seed=seed, rack_serial=rack_serial)
     st = station.start()
     secrets_path = station.write_station_file(station_out)
     console.print(f"simulated {prof.sku} station at speed x{speed:g}: {len(st.bmcs)} BMCs, {len(st.pdus)} PDUs, "

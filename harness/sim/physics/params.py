@@ -26,8 +26,8 @@ class TrayPhysics(Strict):
     idle_w: float = Field(gt=0)
     max_w: float = Field(gt=0)
     standby_w: float = Field(default=40.0, ge=0, description="BMC only, host off")
-    r_c_per_kw: float = Field(default=9.0, gt=0,
-                              description="hottest component rise per kW over coolant (liquid) or inlet air at full airflow (air)")
+    r_c_per_kw: float = Field(default=9.0, gt=0, description="hottest component rise per kW over coolant (liquid) "
+                                                             "or inlet air at full airflow (air)")
     tau_s: float = Field(default=6.0, gt=0)
     fans: int = Field(default=0, ge=0, description="air-cooled trays: fans under a speed control loop")
     fan_max_rpm: float = Field(default=16000.0, gt=0)
