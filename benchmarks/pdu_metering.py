@@ -17,7 +17,7 @@ from harness.clock import VirtualClock, monotonic
 from harness.config.profile import load_profile
 from harness.drivers.snmp.engine import close_shared_loop
 from harness.drivers.snmp.pdu import Pdu, SnmpCredentials
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin, physics_for
 from harness.sim.snmp.agent import PduAgent
 
 OUTLETS = 48
@@ -31,11 +31,11 @@ def main() -> None:
     base = load_profile("nvl72")
     spec = base.pdus[0]
     feeds = {n: f"shelf{(n - 1) // 6 + 1}.psu{(n - 1) % 6 + 1}" for n in range(1, OUTLETS + 1)}
-    big = spec.model_copy(update={"name": "pdu48", "outlets": OUTLETS, "vendor": args.vendor, "feeds": feeds,
-                                  "branches": []})
+    big = spec.model_copy(update={"name": "pdu48", "outlets": OUTLETS, "vendor": args.vendor, "feeds": feeds})
     profile = base.model_copy(update={"pdus": [big]})
+    physics = physics_for(base).model_copy(update={"pdus": {}})  # pdu48: default supply, no breakers
     clock = VirtualClock()
-    twin = RackTwin(profile, clock)
+    twin = RackTwin(profile, clock, physics=physics)
     twin.start_powered()
     creds = SnmpCredentials("2c", community="private")
     with PduAgent(twin, "pdu48") as agent:

@@ -38,7 +38,7 @@ import json, sys, threading
 from harness.clock import RealClock
 from harness.config.profile import load_profile
 from harness.sim.redfish.server import RedfishFleet
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin
 twin = RackTwin(load_profile(sys.argv[1]), RealClock()); twin.start_powered()
 fleet = RedfishFleet(twin, username=sys.argv[2], password=sys.argv[3], tls=sys.argv[4] == "1")
 eps = fleet.start()
@@ -52,7 +52,7 @@ def serve(profile: str, tls: bool, in_process: bool) -> tuple[dict[str, str], st
     """Start the fleet; returns tray endpoints, CA file and a stop function."""
     if in_process:
         from harness.config.profile import load_profile
-        from harness.sim.physics.twin import RackTwin
+        from harness.sim.physics import RackTwin
         from harness.sim.redfish.server import RedfishFleet
 
         twin = RackTwin(load_profile(profile), RealClock())

@@ -28,7 +28,7 @@ from harness.clock import VirtualClock
 from harness.config.profile import load_profile
 from harness.drivers.redfish.client import BmcClient
 from harness.errors import PowerActionUncertain, RedfishError, RedfishUnreachable
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin
 from harness.sim.redfish.server import RedfishFleet
 
 USER, PASSWORD = "admin", "sim-secret"

@@ -19,7 +19,7 @@ from harness.drivers.redfish.client import BmcClient
 from harness.drivers.redfish.events import EventStream
 from harness.drivers.redfish.sel import read_sel, sel_entries_uri
 from harness.errors import RedfishError
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin
 from harness.sim.redfish.server import RACK_MANAGER, RedfishFleet
 
 USER, PASSWORD = "admin", "sim-secret"

@@ -16,7 +16,7 @@ from harness.config.profile import load_profile
 from harness.drivers.redfish.client import BmcClient
 from harness.drivers.redfish.events import EventStream, parse_payload
 from harness.errors import PowerActionUncertain, RedfishError, RedfishUnreachable
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin
 from harness.sim.redfish.server import RACK_MANAGER, RedfishFleet
 from harness.sim.redfish.tls import make_ca
 

@@ -12,7 +12,7 @@ import requests
 from harness.clock import VirtualClock
 from harness.config.profile import load_profile
 from harness.drivers.redfish.client import BmcClient
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin
 from harness.sim.redfish.server import RedfishFleet
 
 USER, PASSWORD = "admin", "sim-secret"

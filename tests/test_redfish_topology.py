@@ -12,7 +12,7 @@ from harness.config.profile import load_profile
 from harness.drivers.redfish.client import BmcClient
 from harness.drivers.redfish.equipment import cdu_status, inventory, power_shelves, rack_serial
 from harness.errors import RedfishError
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin
 from harness.sim.redfish.server import RACK_MANAGER, RedfishFleet
 
 USER, PASSWORD = "admin", "sim-secret"

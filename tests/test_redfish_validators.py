@@ -21,7 +21,7 @@ import pytest
 from harness.clock import RealClock
 from harness.config.profile import load_profile
 from harness.paths import fixtures_dir
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin
 from harness.sim.redfish.server import RedfishFleet
 
 pytestmark = pytest.mark.validators

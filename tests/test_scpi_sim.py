@@ -11,7 +11,7 @@ import pytest
 from harness.clock import VirtualClock
 from harness.config.profile import load_profile
 from harness.drivers.visa.link import ScpiError, ScpiLink
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin
 from harness.sim.visa.device import Call, ScpiDevice
 from harness.sim.visa.parser import CommandTree, ScpiFault, channel_list, split_unit, split_units
 from harness.sim.visa.server import ScpiServer

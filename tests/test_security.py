@@ -31,7 +31,7 @@ from harness.config.station import PduEndpoint, Station
 from harness.drivers.redfish.client import BmcClient
 from harness.errors import RedfishError, RedfishUnreachable, Refused
 from harness.rack import Rack
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin
 from harness.sim.redfish.server import RedfishFleet
 from harness.sim.redfish.tls import make_ca
 from harness.sim.station import SimStation

@@ -29,7 +29,7 @@ from harness.clock import VirtualClock
 from harness.config.profile import load_profile
 from harness.drivers.snmp.engine import SnmpLoop
 from harness.drivers.snmp.vendor_map import load_vendor_map
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin, physics_for
 from harness.sim.snmp.agent import PduAgent
 
 VM = load_vendor_map("apc_rpdu2")
@@ -106,7 +106,7 @@ def test_rw_set_switches_the_twin_outlet(snmp: SnmpLoop, agent: PduAgent, twin: 
     assert status == ""
     _, vbs = request(snmp, agent.port, STATE.oid_for(outlet=3), PENDING.oid_for(outlet=3))
     assert [int(v) for _, v in vbs] == [STATE.raw_of("off"), PENDING.raw_of("pending")]  # relay delay
-    clock.sleep(load_profile("mini").timing.outlet_on_delay_s)
+    clock.sleep(physics_for(load_profile("mini")).timing.outlet_on_delay_s)
     _, vbs = request(snmp, agent.port, STATE.oid_for(outlet=3), PENDING.oid_for(outlet=3))
     assert [int(v) for _, v in vbs] == [STATE.raw_of("on"), PENDING.raw_of("idle")]
     assert agent.requests["set"] == 2

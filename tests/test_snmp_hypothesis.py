@@ -19,7 +19,7 @@ from harness.drivers.snmp.engine import close_shared_loop
 from harness.drivers.snmp.pdu import Pdu, SnmpCredentials
 from harness.drivers.snmp.vendor_map import MAPS_DIR, load_vendor_map, load_vendor_map_file
 from harness.errors import ConfigError, SnmpError
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin
 from harness.sim.snmp.agent import PduAgent
 
 VENDORS = ["apc_rpdu2", "raritan_pdu2", "sentry4", "eaton_epdu"]

@@ -11,7 +11,7 @@ import pytest
 
 from harness.clock import VirtualClock
 from harness.config.profile import load_profile
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin
 from harness.sim.snmp.agent import PduAgent, V3User
 
 pytestmark = pytest.mark.skipif(shutil.which("snmpwalk") is None,

@@ -23,7 +23,7 @@ from harness.drivers.snmp.engine import SnmpLoop, close_shared_loop, shared_loop
 from harness.drivers.snmp.pdu import Pdu, SnmpCredentials
 from harness.drivers.snmp.vendor_map import load_vendor_map
 from harness.errors import PowerActionUncertain, SnmpError, SnmpTimeout
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin, physics_for
 from harness.sim.snmp.agent import PduAgent
 
 VM = load_vendor_map("apc_rpdu2")
@@ -219,7 +219,7 @@ def test_set_outlet_off_is_confirmed(pdu: Pdu, agent: PduAgent, twin: RackTwin) 
 
 def test_set_outlet_on_is_confirmed_after_the_relay_delay(pdu: Pdu, agent: PduAgent, twin: RackTwin,
                                                          clock: VirtualClock) -> None:
-    delay = load_profile("mini").timing.outlet_on_delay_s
+    delay = physics_for(load_profile("mini")).timing.outlet_on_delay_s
     t0 = clock.now()
     pdu.set_outlet(8, True, poll_s=0.1)
     assert twin.outlet_is_on("pdu1", 8)

@@ -10,12 +10,13 @@ import pytest
 from pysnmp.proto import rfc1902
 
 from harness.clock import VirtualClock, monotonic
-from harness.config.profile import Branch, Profile, load_profile
+from harness.config.profile import load_profile
 from harness.drivers.snmp.engine import close_shared_loop
 from harness.drivers.snmp.pdu import Pdu, SnmpCredentials
 from harness.drivers.snmp.vendor_map import available_maps, load_vendor_map
 from harness.errors import SnmpError, SnmpTimeout
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin, physics_for
+from harness.sim.physics.params import Branch, PduPhysics
 from harness.sim.snmp.agent import AgentFaults, PduAgent, V3User
 
 VENDORS = ["apc_rpdu2", "raritan_pdu2", "sentry4", "eaton_epdu"]
@@ -35,18 +36,21 @@ def _shared_loop_closed_after() -> Iterator[None]:
     close_shared_loop()
 
 
-def mini_with_branches(vendor: str, rating_a: float = 10.0) -> Profile:
+def mini_with_branches(vendor: str, clock: VirtualClock, rating_a: float = 10.0) -> RackTwin:
+    """A mini rack whose PDU is of ``vendor``, with branch breakers A (``rating_a``), B and C."""
     prof = load_profile("mini")
-    pdu = prof.pdus[0].model_copy(update={"vendor": vendor, "branches": [
+    prof = prof.model_copy(update={"pdus": [prof.pdus[0].model_copy(update={"vendor": vendor})]})
+    physics = physics_for(prof)
+    pdu = PduPhysics(voltage_ln=physics.pdus["pdu1"].voltage_ln, branches=[
         Branch(name="A", outlets=[1, 2], rating_a=rating_a), Branch(name="B", outlets=[3, 4, 5, 6], rating_a=60.0),
-        Branch(name="C", outlets=[7, 8], rating_a=16.0)]})
-    return prof.model_copy(update={"pdus": [pdu]})
+        Branch(name="C", outlets=[7, 8], rating_a=16.0)])
+    return RackTwin(prof, clock, physics=physics.model_copy(update={"pdus": {"pdu1": pdu}}))
 
 
 class Bench:
     def __init__(self, vendor: str, *, rating_a: float = 10.0) -> None:
         self.clock = VirtualClock()
-        self.twin = RackTwin(mini_with_branches(vendor, rating_a), self.clock)
+        self.twin = mini_with_branches(vendor, self.clock, rating_a)
         self.twin.start_powered()
         self.agent = PduAgent(self.twin, "pdu1", v3_users=[RO_USER, CTL_USER])
         self.agent.start()
@@ -74,7 +78,7 @@ def test_every_map_is_shipped_and_valid() -> None:
 
 
 def test_agent_personality_comes_from_the_profile() -> None:
-    twin = RackTwin(mini_with_branches("sentry4"), VirtualClock())
+    twin = mini_with_branches("sentry4", VirtualClock())
     assert PduAgent(twin, "pdu1").vmap.vendor == "sentry4"
     assert PduAgent(twin, "pdu1", vendor="eaton_epdu").vmap.vendor == "eaton_epdu"
 

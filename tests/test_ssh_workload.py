@@ -8,7 +8,7 @@ from harness.clock import VirtualClock
 from harness.config.profile import load_profile
 from harness.drivers.ssh.host import GpuWorkload, HostShell
 from harness.errors import HostError, HostUnreachable
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin
 from harness.sim.ssh.hosts import HostFleet
 
 

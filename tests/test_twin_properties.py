@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from harness.clock import VirtualClock
 from harness.config.profile import load_profile
-from harness.sim.physics.twin import RackTwin, noise
+from harness.sim.physics import RackTwin, noise
 
 MINI = load_profile("mini")
 
@@ -31,9 +31,9 @@ def test_ac_input_is_never_below_dc_output(util: float, amps: float, failed: set
     clock.sleep(30)
     twin.state_snapshot()  # process every transition up to now before reading the noise-free model
     for psu in twin.psus:
-        r = twin._psu_input_exact(psu), twin._psu_output_exact(psu)  # noqa: SLF001 - noise-free model
+        r = twin.electrical.psu_input_w(psu), twin.electrical.psu_output_w(psu)  # the noise-free model
         assert r[0] >= r[1]
-    ac = sum(twin._outlet_power_exact("pdu1", n) for n in range(1, 9))  # noqa: SLF001
+    ac = sum(twin.electrical.outlet_power_w("pdu1", n) for n in range(1, 9))
     assert ac >= twin.rack_dc_power_w()
 
 
@@ -46,7 +46,7 @@ def test_more_load_never_lowers_a_steady_state_temperature(low: float, high: flo
         twin, clock = powered_twin()
         twin.set_utilization("compute01", util)
         clock.sleep(600)  # many time constants: steady state
-        temps.append((twin._tray_power_exact(twin.trays["compute01"]),  # noqa: SLF001
+        temps.append((twin.electrical.tray_power_w(twin.trays["compute01"]),
                       twin.trays["compute01"].temp.at(clock.now()), twin.coolant_return.at(clock.now())))
     assert temps[1][1] >= temps[0][1] - 1e-9
     assert temps[1][2] >= temps[0][2] - 1e-9

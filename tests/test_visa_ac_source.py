@@ -15,7 +15,7 @@ from harness.drivers.visa.ac_source import AcSource
 from harness.drivers.visa.link import ScpiError, ScpiLink
 from harness.drivers.visa.properties import format_number
 from harness.paths import fixtures_dir
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin
 from harness.sim.visa.personalities.ac_source import PSU_DROPOUT_V
 from harness.sim.visa.server import ScpiServer
 

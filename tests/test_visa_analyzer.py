@@ -13,7 +13,7 @@ from harness.config.profile import load_profile
 from harness.drivers.visa.eload import ElectronicLoad
 from harness.drivers.visa.link import InstrumentReplyError, ScpiError, ScpiLink
 from harness.drivers.visa.power_analyzer import PowerAnalyzer
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin
 from harness.sim.visa.personalities.inlet_monitor import INRUSH_A_PER_KW, UPDATE_S
 from harness.sim.visa.server import ScpiServer
 

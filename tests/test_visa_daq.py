@@ -13,7 +13,7 @@ from harness.config.profile import load_profile
 from harness.drivers.visa.daq import OpenThermocouple, ThermocoupleDaq, channel_list
 from harness.drivers.visa.link import ScpiError, ScpiLink
 from harness.paths import fixtures_dir
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin
 from harness.sim.visa.server import ScpiServer
 
 WIRED = {101: "coolant_supply", 102: "coolant_return", 103: "air_inlet", 104: "air_exhaust"}

@@ -13,7 +13,7 @@ from harness.config.profile import load_profile
 from harness.config.station import load_station
 from harness.drivers.visa.dialect import DIALECTS_DIR, dialect_for, dialects, known_models, load_dialect_file
 from harness.errors import ConfigError
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin
 from harness.sim.visa.device import Wiring
 from harness.sim.visa.personalities import LoadPersonality, personality, simulated_models
 

@@ -25,7 +25,7 @@ from harness.drivers.visa.power_analyzer import PowerAnalyzer
 from harness.drivers.visa.properties import Dialect, ReadbackMismatch, UnsupportedCommand, format_number
 from harness.errors import DriverError
 from harness.paths import fixtures_dir
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin
 from harness.sim.visa.server import ScpiServer
 
 SIM_DIR: Path = fixtures_dir() / "pyvisa_sim"

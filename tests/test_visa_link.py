@@ -19,7 +19,7 @@ from harness.drivers.visa.link import (
     resource_manager,
 )
 from harness.errors import InstrumentError, TransientDriverError
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin
 from harness.sim.visa.server import ScpiServer
 
 

@@ -34,7 +34,7 @@ from harness.errors import DriverError, InstrumentError, PowerActionUncertain, R
 from harness.run.options import RunOptions, RunResult
 from harness.run.session import RunSession
 from harness.sim.faults.wire import KINDS, Corruption, mangle_datagram, mangle_http, mangle_json, mangle_line
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin
 from harness.sim.redfish.server import RedfishFleet
 from harness.sim.snmp.agent import PduAgent, V3User
 from harness.sim.visa.server import ScpiServer

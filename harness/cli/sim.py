@@ -10,6 +10,8 @@ from typing import Annotated
 import typer
 
 from harness.cli.app import EXIT_BAD_INPUT, app, console, print_error
+from harness.clock import RealClock
+from harness.config.profile import load_profile
 from harness.errors import ConfigError
 
 
@@ -23,16 +25,14 @@ def sim(
     rack_serial: Annotated[str, typer.Option("--rack-serial")] = "SIM-0001",
 ) -> None:
     """Serve a simulated station on 127.0.0.1 until Ctrl-C, and write a station file for it."""
-    from harness.clock import RealClock
-    from harness.config.profile import load_profile
-    from harness.sim.station import SimStation
+    from harness.sim.station import SimStation  # the simulators load only when one is served
 
     try:
         prof = load_profile(profile)
+        station = SimStation(prof, clock=RealClock(speed=speed), seed=seed, rack_serial=rack_serial)  # and its physics
     except ConfigError as exc:
         print_error(str(exc))
         raise typer.Exit(EXIT_BAD_INPUT) from None
-    station = SimStation(prof, clock=RealClock(speed=speed), seed=seed, rack_serial=rack_serial)
     st = station.start()
     secrets_path = station.write_station_file(station_out)
     console.print(f"simulated {prof.sku} station at speed x{speed:g}: {len(st.bmcs)} BMCs, {len(st.pdus)} PDUs, "

@@ -11,15 +11,14 @@ lock that matter, not what it measures.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-
-from ruamel.yaml import YAML
 
 from harness.clock import Clock
 from harness.config.profile import Profile
 from harness.config.station import InstrumentEndpoint, RackWiring, Station
+from harness.sim.physics import Physics
 from harness.sim.station import SimStation
+from harness.sim.station_file import write_station_file
 from harness.sim.visa.server import ScpiServer
 
 SHARED_DEFAULT = {"bench_ac": ("ac_source", "chroma61800")}  # a bench AC source the line shares
@@ -27,10 +26,10 @@ SHARED_DEFAULT = {"bench_ac": ("ac_source", "chroma61800")}  # a bench AC source
 
 class SimMultiStation:
     def __init__(self, profile: Profile, serials: list[str], *, clock: Clock, seed: int = 0,
-                 shared: dict[str, tuple[str, str]] | None = None) -> None:
+                 shared: dict[str, tuple[str, str]] | None = None, physics: Physics | None = None) -> None:
         self.profile, self.clock = profile, clock
         self.names = [f"rack{chr(ord('A') + i)}" for i in range(len(serials))]
-        self.racks = {name: SimStation(profile, clock=clock, seed=seed + i, rack_serial=serial)
+        self.racks = {name: SimStation(profile, clock=clock, seed=seed + i, rack_serial=serial, physics=physics)
                       for i, (name, serial) in enumerate(zip(self.names, serials, strict=True))}
         self.shared_spec = SHARED_DEFAULT if shared is None else shared
         self.shared: list[tuple[str, ScpiServer]] = []
@@ -66,18 +65,8 @@ class SimMultiStation:
     def write_station_file(self, path: Path) -> Path:
         """The station file and its 0600 secrets file beside it; returns the secrets path."""
         assert self.station is not None, "start() first"
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        secrets_path = path.with_name(path.stem + ".secrets.yaml")
-        fd = os.open(secrets_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            YAML().dump(self.secrets(), fh)
-        data = self.station.model_dump(mode="json", exclude={"base_dir"})
-        data["credentials_file"] = secrets_path.name
-        with path.open("w", encoding="utf-8") as fh:
-            fh.write(f"# Simulated {len(self.racks)}-rack station ({self.profile.sku}).\n")
-            YAML().dump(data, fh)
-        return secrets_path
+        return write_station_file(path, self.station, self.secrets(),
+                                  header=f"Simulated {len(self.racks)}-rack station ({self.profile.sku}).")
 
     def stop(self) -> None:
         for _, server in self.shared:

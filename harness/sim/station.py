@@ -7,11 +7,8 @@ Credentials are made fresh for every station and written only to a 0600 secrets 
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
-
-from ruamel.yaml import YAML
 
 from harness.clock import Clock
 from harness.config.profile import Profile
@@ -24,19 +21,22 @@ from harness.config.station import (
     Station,
     Timeouts,
 )
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import Physics, RackTwin
 from harness.sim.redfish.server import RedfishFleet
 from harness.sim.snmp.agent import PduAgent, V3User
 from harness.sim.ssh.hosts import HostFleet
+from harness.sim.station_file import write_station_file
 from harness.sim.visa.server import ScpiServer
 
 
 class SimStation:
     def __init__(self, profile: Profile, *, clock: Clock, seed: int = 0, rack_serial: str = "SIM-0001",
-                 host: str = "127.0.0.1", tls: bool = True) -> None:
+                 host: str = "127.0.0.1", tls: bool = True, physics: Physics | None = None) -> None:
+        """``physics``: how the simulated rack behaves; by default the SKU's (``fixtures/physics/<sku>.yaml``,
+        else the documented defaults: :func:`harness.sim.physics.params.physics_for`)."""
         self.profile, self.clock, self.host = profile, clock, host
         self.tls = tls  # HTTPS with a CA made for this station; the harness verifies with it
-        self.twin = RackTwin(profile, clock, seed=seed, serial=rack_serial)
+        self.twin = RackTwin(profile, clock, seed=seed, serial=rack_serial, physics=physics)
         self.twin.start_powered()
         self.secrets = {
             "bmc": {"username": "rackval", "password": secrets.token_urlsafe(12)},
@@ -108,24 +108,9 @@ class SimStation:
     def write_station_file(self, path: Path) -> Path:
         """Write the station file and, beside it, its 0600 secrets file; returns the secrets path."""
         assert self.station is not None, "start() first"
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        secrets_path = path.with_name(path.stem + ".secrets.yaml")
-        fd = os.open(secrets_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            YAML().dump(self.secrets, fh)
-        data = self.station.model_dump(mode="json", exclude={"base_dir"})
-        data["credentials_file"] = secrets_path.name
-        ca = self.fleet.ca_file if self.fleet is not None else None
-        if ca:  # the station's CA beside the station file: the harness verifies the BMCs with it
-            ca_path = path.with_name(path.stem + ".ca.pem")
-            ca_path.write_bytes(Path(ca).read_bytes())
-            for bmc in data.get("bmcs", []):
-                bmc["ca_file"] = ca_path.name
-        with path.open("w", encoding="utf-8") as fh:
-            fh.write(f"# Simulated station for profile {self.profile.sku}, written by `rackval sim`.\n")
-            YAML().dump(data, fh)
-        return secrets_path
+        return write_station_file(path, self.station, self.secrets,
+                                  header=f"Simulated station for profile {self.profile.sku}, written by `rackval sim`.",
+                                  ca_file=self.fleet.ca_file if self.fleet is not None else None)
 
     def apply_fault(self, name_or_path: str) -> None:
         """Inject a fault scenario (``fixtures/faults/NAME.yaml`` or a path); ConfigError if unknown."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin
 from harness.sim.redfish.documents import V1, Body, collection, link, natural_order, otype, reading, resource_id
 from harness.sim.redfish.registry import message
 from harness.sim.redfish.sensors import LEAK_EVENTS, SensorDef, sensor_body

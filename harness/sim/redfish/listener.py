@@ -34,7 +34,7 @@ from aiohttp.http_exceptions import BadHttpMethod
 from aiohttp.web_protocol import RequestHandler
 
 from harness.sim.faults.wire import CONTENT_KINDS, Corruption, WireFault, mangle_json, send_mangled
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin
 from harness.sim.redfish.core import Model, ServiceCore
 from harness.sim.redfish.http import HttpService
 from harness.sim.redfish.registry import error_body

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin
 from harness.sim.redfish.documents import V1, Body, collection, link, natural_order, otype, reading, resource_id
 from harness.sim.redfish.registry import message
 
@@ -101,7 +101,7 @@ class PowerShelves:
                 "Manufacturer": "rackval", "Model": "SIM-PSU-5500", "SerialNumber": self.twin.serial_of(psu),
                 "PartNumber": "RV-PSU-5500", "FirmwareVersion": self.twin.firmware_of(psu),
                 "PowerCapacityWatts": spec.rated_w, "HotPluggable": True,
-                "OutputRails": [{"NominalVoltage": self.twin.profile.busbar.nominal_v,
+                "OutputRails": [{"NominalVoltage": self.twin.physics.busbar.nominal_v,
                                  "PhysicalContext": "PowerSupply"}],
                 "Location": {"PartLocation": {"ServiceLabel": f"{shelf} PSU {spec.index}", "LocationType": "Bay",
                                               "LocationOrdinalValue": spec.index}},

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from functools import partial
 
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin
 from harness.sim.redfish.actions import ActionSpec, Setter
 from harness.sim.redfish.cdu import CduModel
 from harness.sim.redfish.documents import SIM_EPOCH, V1, Body, collection, iso, link, otype

@@ -26,7 +26,7 @@ from typing import Any
 
 from harness.clock import VirtualClock
 from harness.sim.faults.wire import Corruption, WireFault
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin
 from harness.sim.redfish.listener import ListenerFaults, ServiceListener
 from harness.sim.redfish.rackmgr import RackManagerModel
 from harness.sim.redfish.thresholds import ThresholdWatch

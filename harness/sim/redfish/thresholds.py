@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.sim.physics.twin import source_curve
+from harness.sim.physics.curves import source_curve
 from harness.sim.redfish.registry import message
 
 LEVELS = ("UpperCaution", "UpperCritical", "UpperFatal")

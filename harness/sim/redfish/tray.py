@@ -18,7 +18,7 @@ from datetime import datetime
 from functools import partial
 from typing import Literal
 
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin
 from harness.sim.redfish.actions import ActionError, ActionSpec, Setter, json_text
 from harness.sim.redfish.documents import SIM_EPOCH, V1, Body, collection, iso, link, otype
 from harness.sim.redfish.registry import message

@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin
 from harness.sim.redfish.actions import ActionError, Setter, json_text
 from harness.sim.redfish.documents import Body, collection, link, otype, reading
 from harness.sim.redfish.sensors import SensorDef, sensor_body

@@ -36,7 +36,7 @@ from harness.drivers.snmp.credentials import AUTH_PROTOCOLS, PRIV_PROTOCOLS
 from harness.drivers.snmp.engine import drain_loop
 from harness.drivers.snmp.vendor_map import VendorMap, load_vendor_map
 from harness.sim.faults.wire import Corruption, WireFault
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin
 from harness.sim.snmp.faults import AgentFaults, FaultyUdp
 from harness.sim.snmp.mib import SNMP_ENGINE_BOOTS, SNMP_ENGINE_ID, SYS_NAME, SYS_UPTIME, CallbackMib, oid_tuple
 from harness.sim.snmp.pdu_mib import PduMib

@@ -13,7 +13,7 @@ from typing import Any
 from pysnmp.carrier.asyncio.dgram import udp
 
 from harness.sim.faults.wire import WireFault, mangle_datagram
-from harness.sim.physics.twin import uniform
+from harness.sim.physics.noise import uniform
 
 
 @dataclass

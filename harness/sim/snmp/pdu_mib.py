@@ -29,7 +29,7 @@ from pysnmp.smi import error as smi_error
 
 from harness.drivers.snmp.mib_objects import EnumSpec, ObjectSpec
 from harness.drivers.snmp.vendor_map import VendorMap
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin
 from harness.sim.snmp.mib import CallbackMib, Setter, encode, int_value
 
 

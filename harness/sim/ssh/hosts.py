@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import asyncssh
 
-from harness.sim.physics.twin import RackTwin
+from harness.sim.physics import RackTwin
 
 TARGET = re.compile(r"targeted_power\.target_power=([0-9.]+)")
 DURATION = re.compile(r"targeted_power\.test_duration=([0-9.]+)")

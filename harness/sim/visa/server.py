@@ -19,7 +19,7 @@ from harness.sim.visa.parser import ScpiFault
 from harness.sim.visa.personalities import personality
 
 if TYPE_CHECKING:
-    from harness.sim.physics.twin import RackTwin
+    from harness.sim.physics import RackTwin
 
 MAX_MESSAGE_BYTES = 64 * 1024  # longer program messages overrun the input buffer (-363)
 LOG_SIZE = 200

@@ -19,7 +19,7 @@ from harness.sim.visa.personalities.eload import LoadPersonality
 from harness.sim.visa.personalities.power_analyzer import AnalyzerPersonality
 
 if TYPE_CHECKING:
-    from harness.sim.physics.twin import RackTwin
+    from harness.sim.physics import RackTwin
 
 __all__ = ["ROLES", "AcSourcePersonality", "AnalyzerPersonality", "DaqPersonality", "LoadPersonality",
            "TablePersonality", "personality", "simulated_models"]

@@ -19,7 +19,7 @@ from harness.sim.visa.parser import boolean
 from harness.sim.visa.personalities.base import ProtectedPersonality
 
 if TYPE_CHECKING:
-    from harness.sim.physics.twin import RackTwin
+    from harness.sim.physics import RackTwin
 
 PSU_DROPOUT_V = 90.0  # [A] a universal-input PSU stops drawing below this
 

@@ -19,7 +19,7 @@ from harness.sim.visa.parser import ScpiFault, channel_list, choice
 from harness.sim.visa.personalities.base import TablePersonality
 
 if TYPE_CHECKING:
-    from harness.sim.physics.twin import RackTwin
+    from harness.sim.physics import RackTwin
 
 
 class DaqPersonality(TablePersonality):

@@ -16,7 +16,7 @@ from harness.sim.visa.parser import ScpiFault, boolean, number
 from harness.sim.visa.personalities.base import ProtectedPersonality
 
 if TYPE_CHECKING:
-    from harness.sim.physics.twin import RackTwin
+    from harness.sim.physics import RackTwin
 
 
 class LoadPersonality(ProtectedPersonality):

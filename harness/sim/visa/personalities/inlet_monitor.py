@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from harness.sim.visa.parser import ScpiFault
 
 if TYPE_CHECKING:
-    from harness.sim.physics.twin import RackTwin
+    from harness.sim.physics import RackTwin
 
 SQRT2 = math.sqrt(2.0)
 INRUSH_A_PER_KW = 8.0  # inrush peak of a PSU switching on, amperes per kW of its rating [A]

@@ -22,7 +22,7 @@ from harness.sim.visa.personalities.base import TablePersonality
 from harness.sim.visa.personalities.inlet_monitor import InletMonitor
 
 if TYPE_CHECKING:
-    from harness.sim.physics.twin import RackTwin
+    from harness.sim.physics import RackTwin
 
 _QUANTITIES = frozenset({"V", "A", "W", "PF", "VA", "VAR", "energy", "peak", "inrush"})
 
