@@ -9,6 +9,7 @@ does, so a dead BMC cannot hang it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from harness.clock import Deadline, wait_until
@@ -48,31 +49,24 @@ class Hosts:
     def wait_bmcs_up(self, since: float, timeout_s: float, poll_s: float,
                      names: list[str] | None = None) -> dict[str, float | None]:
         """Seconds from ``since`` until each BMC answered (None if it never did before the deadline)."""
-        pending = list(names or self.rack.bmcs)
-        result: dict[str, float | None] = {}
-
-        def poll() -> bool:
-            up = self.bmcs_up(pending)
-            now = self.rack.clock.now()
-            result.update({n: now - since for n, ok in up.items() if ok})
-            pending[:] = [n for n in pending if n not in result]
-            return not pending
-
-        if pending:
-            wait_until(self.rack.clock, poll, timeout=timeout_s, poll=poll_s, stop=self._time_up)
-        result.update({n: None for n in pending})
-        return result
+        return self._wait_each(self.bmcs_up, list(names or self.rack.bmcs), since, timeout_s, poll_s)
 
     def wait_hosts(self, target: str, since: float, timeout_s: float, poll_s: float,
                    names: list[str] | None = None) -> dict[str, float | None]:
         """Seconds from ``since`` until each host reports ``target`` (None if not by the deadline)."""
-        pending = list(names or self.trays)
+        def at_target(pending: list[str]) -> dict[str, bool]:
+            return {n: s == target for n, s in self.power_states(pending).items()}
+        return self._wait_each(at_target, list(names or self.trays), since, timeout_s, poll_s)
+
+    def _wait_each(self, arrived: Callable[[list[str]], dict[str, bool]], pending: list[str], since: float,
+                   timeout_s: float, poll_s: float) -> dict[str, float | None]:
+        """Poll ``arrived`` for the names still pending; each name's time is its own (from ``since``)."""
         result: dict[str, float | None] = {}
 
         def poll() -> bool:
-            states = self.power_states(pending)
+            done = arrived(pending)
             now = self.rack.clock.now()
-            result.update({n: now - since for n, s in states.items() if s == target})
+            result.update({n: now - since for n, ok in done.items() if ok})
             pending[:] = [n for n in pending if n not in result]
             return not pending
 
