@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.config.plan import LoadedPlan
 from harness.errors import ConfigError
 from harness.paths import fixtures_dir
+from harness.sim.faults.operator import SIGNALS
 from harness.yaml_loader import load_model
 
 if TYPE_CHECKING:
@@ -28,12 +29,27 @@ class Strict(BaseModel):
 
 
 class Injection(Strict):
-    target: Literal["twin", "redfish", "snmp", "scpi"]
-    action: str = Field(description="twin method, or the simulator's fault name")
+    target: Literal["twin", "redfish", "snmp", "scpi", "process"]
+    action: str = Field(description="twin method, the simulator's fault name, or (process) the signal: sigint")
     device: str | None = Field(default=None, description="BMC, PDU or instrument name (simulator targets)")
     args: dict[str, Any] = Field(default_factory=dict)
-    at_s: float = Field(default=0.0, ge=0, description="simulated seconds after the fault is applied (at the "
-                                                         "station's start, or just before a step in the fault matrix)")
+    at_s: float = Field(default=0.0, ge=0, allow_inf_nan=False,
+                        description="simulated seconds after the fault is applied (at the station's start, or just "
+                                    "before a step in the fault matrix); twin and process targets only")
+
+    @model_validator(mode="after")
+    def _fits_target(self) -> Injection:
+        if self.target == "process" and (self.action not in SIGNALS or self.device or self.args):
+            raise ValueError(f"a process fault is one of {sorted(SIGNALS)} with no device or args "
+                             "(the operator's Ctrl-C: {target: process, action: sigint, at_s: N})")
+        if self.at_s > 0 and self.target not in ("twin", "process"):
+            raise ValueError("simulator faults are injected when applied (at_s: 0)")
+        return self
+
+    @property
+    def fault(self) -> str:
+        """Its name in the station's fault log."""
+        return f"{self.target}.{self.action}"
 
 
 class Expectation(Strict):
@@ -125,11 +141,19 @@ def all_scenarios() -> list[FaultScenario]:
     return [load_scenario(str(p)) for p in sorted((fixtures_dir() / "faults").glob("*.yaml"))]
 
 
-def apply(station: SimStation, scenario: FaultScenario) -> None:
-    """Inject every fault of the scenario (twin faults ``at_s`` from now, the others at once). Called at the
-    station's start (``--fault``), or between two steps to aim the fault at the next one (the matrix)."""
+def apply(station: SimStation, scenario: FaultScenario, *, resumed: bool = False) -> None:
+    """Inject every fault of the scenario (twin and process faults ``at_s`` from now, the others at once).
+    Called at the station's start (``--fault``), or between two steps to aim the fault at the next one
+    (the matrix). A resumed session gets the rack's faults again but not the operator's Ctrl-C: that
+    belonged to the session it ended."""
     twin = station.twin
     for inj in scenario.inject:
+        if inj.target == "process":
+            if not resumed:
+                station.fault_log.arm(scenario.name, inj.fault)
+                station.signal_at(inj.action, inj.at_s)
+            continue
+        station.fault_log.arm(scenario.name, inj.fault, inj.device)
         if inj.target == "twin":
             method = getattr(twin, inj.action, None)
             if method is None or inj.action.startswith("_"):
@@ -139,7 +163,5 @@ def apply(station: SimStation, scenario: FaultScenario) -> None:
             else:
                 method(**inj.args)
             continue
-        if inj.at_s > 0:
-            raise ConfigError(scenario.name, None, "inject.at_s", "simulator faults are injected at start (at_s: 0)")
         hook = station.fault_hook(inj.target, inj.device)
         hook(inj.action, **inj.args)

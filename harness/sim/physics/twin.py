@@ -20,6 +20,7 @@ from contextlib import contextmanager
 
 from harness.clock import Clock
 from harness.config.profile import Profile
+from harness.sim.faults.log import FaultLog
 from harness.sim.physics.curves import Lagged
 from harness.sim.physics.devices import BmcState, HostState, PduDevice, Psu, Tray, TraySpec
 from harness.sim.physics.electrical import PDU_OVERHEAD_W, SOFT_START_S, Electrical
@@ -49,6 +50,7 @@ class RackTwin:
             raise ValueError(f"physics {'.'.join(map(str, keys))}: {problem}")
         self.profile, self.physics, self.clock, self.seed, self.serial = profile, physics, clock, seed, serial
         self.scheduler = Scheduler(clock)
+        self.fault_log = FaultLog(clock)  # what each injected fault did, when it acted (harness/sim/faults/log.py)
         self._lock = self.scheduler.lock
         self.trays: dict[str, Tray] = {}
         for group in profile.trays:
