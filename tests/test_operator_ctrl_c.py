@@ -111,9 +111,9 @@ def test_rackval_run_takes_the_ctrl_c_fault_like_an_operators(tmp_path: Path) ->
 @pytest.mark.parametrize("inject", [
     "{target: process, action: sigint, device: compute01}",
     "{target: process, action: sigterm}",
-    "{target: redfish, device: compute01, action: evict_sessions, at_s: 5}",
+    "{target: redfish, device: compute01, action: evict_sessions, at_s: .inf}",
 ])
-def test_a_malformed_process_or_timed_fault_is_refused_with_its_line(tmp_path: Path, inject: str) -> None:
+def test_a_malformed_process_fault_or_time_is_refused_with_its_line(tmp_path: Path, inject: str) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(f"name: bad\ndescription: x\ninject:\n  - {inject}\n")
     with pytest.raises(ConfigError) as err:

@@ -8,6 +8,7 @@ Credentials are made fresh for every station and written only to a 0600 secrets 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.clock import Clock
@@ -24,7 +25,8 @@ from harness.config.station import (
 from harness.errors import ConfigError
 from harness.sim.faults import scenarios as faults
 from harness.sim.faults.log import FaultLog
-from harness.sim.faults.operator import ProcessSignal
+from harness.sim.faults.operator import send_signal
+from harness.sim.faults.timer import FaultTimer
 from harness.sim.physics import Physics, RackTwin
 from harness.sim.redfish.server import RedfishFleet
 from harness.sim.snmp.agent import PduAgent, V3User
@@ -57,7 +59,7 @@ class SimStation:
         self.agents: list[PduAgent] = []
         self.instruments: list[tuple[str, ScpiServer]] = []
         self.station: Station | None = None
-        self.timers: list[ProcessSignal] = []  # the operator's Ctrl-C at a simulated moment (fault scenarios)
+        self.timers: list[FaultTimer] = []  # faults that act later (fault scenarios' at_s)
 
     @property
     def fault_log(self) -> FaultLog:
@@ -127,13 +129,16 @@ class SimStation:
         ``resumed``: a resumed run's session (the operator's Ctrl-C of the first session is not repeated)."""
         faults.apply(self, faults.load_scenario(name_or_path), resumed=resumed)
 
-    def signal_at(self, action: str, at_s: float) -> None:
-        """Send the run's process a signal (``sigint``: the operator's Ctrl-C) ``at_s`` simulated seconds
-        from now; logged in the fault log when it is sent."""
-        timer = ProcessSignal(self.clock, action, at_s,
-                              lambda what: self.fault_log.acted(f"process.{action}", "process", what))
+    def at(self, at_s: float, action: Callable[[], None], name: str) -> None:
+        """Run ``action`` (a fault) ``at_s`` simulated seconds from now, on a timer that takes part in the
+        run's clock (:mod:`harness.sim.faults.timer`); cancelled when the station stops."""
+        timer = FaultTimer(self.clock, at_s, action, name)
         self.timers.append(timer)
         timer.arm()
+
+    def signal(self, action: str) -> None:
+        """Send the run's process a signal now (``sigint``: the operator's Ctrl-C); into the fault log."""
+        self.fault_log.acted(f"process.{action}", "process", send_signal(self.clock, action))
 
     def fault_hook(self, target: str, device: str | None):  # type: ignore[no-untyped-def]
         """The ``inject(fault, **params)`` of one simulator: a BMC listener, a PDU agent, an instrument."""

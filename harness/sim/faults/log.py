@@ -32,6 +32,10 @@ class FaultActed:
     count: int = 1
     detail: str = ""  # the first occurrence's specifics (the request it met)
 
+    def on(self, device: str) -> bool:
+        """Did it act on ``device`` or a part of it (``server01`` covers ``server01.fan1``, ``compute01/gpu0``)?"""
+        return self.device == device or self.device.startswith((device + ".", device + "/"))
+
     def describe(self) -> str:
         times = f"{self.first_s:.1f} s" if self.count == 1 else f"{self.first_s:.1f}-{self.last_s:.1f} s, x{self.count}"
         return (f"{self.fault} on {self.device}: {self.effect} ({times})" + (f" [{self.detail}]" if self.detail else "")
@@ -52,9 +56,9 @@ class FaultLog:
         with self._lock:
             self._armed[(fault, device)] = scenario
 
-    def acted(self, fault: str, device: str, effect: str, detail: str = "") -> None:
-        """The fault did ``effect`` to ``device`` now."""
-        t = self.clock.now()
+    def acted(self, fault: str, device: str, effect: str, detail: str = "", *, at_s: float | None = None) -> None:
+        """The fault did ``effect`` to ``device`` now (or at ``at_s``: a transition the twin processes late)."""
+        t = self.clock.now() if at_s is None else at_s
         with self._lock:
             entry = self._entries.get((fault, device, effect))
             if entry is None:
@@ -72,8 +76,7 @@ class FaultLog:
 
     def find(self, fault: str, device: str | None = None) -> list[FaultActed]:
         """Entries of ``fault`` (on ``device``, or on a part of it: ``server01`` finds ``server01.fan1``)."""
-        return [e for e in self.entries() if e.fault == fault and
-                (device is None or e.device == device or e.device.startswith((device + ".", device + "/")))]
+        return [e for e in self.entries() if e.fault == fault and (device is None or e.on(device))]
 
     def describe(self) -> str:
         return "\n".join(e.describe() for e in self.entries()) or "(no fault acted)"
