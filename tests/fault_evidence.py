@@ -4,11 +4,26 @@ tests/test_fault_matrix.py: the fault was *injected* (it acted: the station's fa
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from harness.results.recorder import StepRecord
 from harness.run.options import RunResult
 from harness.sim.faults.evidence import unacted, unobserved
 from harness.sim.faults.log import FaultActed
 from harness.sim.faults.scenarios import Evidence, FaultScenario
+
+
+@pytest.fixture
+def harness_loggers_enabled() -> None:
+    """The run's log is evidence, so the harness's loggers must write to it. tests/test_architecture.py
+    runs import-linter in process, whose logging.config.dictConfig disables every logger that existed
+    then (disable_existing_loggers defaults to True): a later run in the same pytest process would miss
+    its driver records. Turn them back on."""
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if isinstance(logger, logging.Logger) and name.split(".")[0] in ("harness", "rackval"):
+            logger.disabled = False
 
 
 def names_component(step: StepRecord, component: str) -> bool:

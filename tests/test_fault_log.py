@@ -9,6 +9,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+from fault_evidence import harness_loggers_enabled
 
 from harness.clock import VirtualClock
 from harness.config.profile import load_profile
@@ -25,6 +26,7 @@ from harness.sim.snmp.agent import PduAgent
 from harness.sim.visa.server import ScpiServer
 
 USER, PASSWORD = "admin", "sim-secret"
+pytestmark = pytest.mark.usefixtures(harness_loggers_enabled.__name__)  # tests/fault_evidence.py
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from fault_evidence import evidence_problems, names_component
+from fault_evidence import evidence_problems, harness_loggers_enabled, names_component
 
 from harness.config.plan import load_plan
 from harness.envelopes import Measurement
@@ -43,6 +43,7 @@ from harness.sim.faults.scenarios import MatrixCell, all_scenarios, matrix_cells
 from harness.steps import STEP_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.usefixtures(harness_loggers_enabled.__name__)  # tests/fault_evidence.py
 GUARD_S = 120.0  # wall seconds; a cell takes 1-5 s on the CI machine
 SCENARIOS = all_scenarios()
 PLANS = {s.matrix_plan: load_plan(ROOT / s.matrix_plan, STEP_KINDS) for s in SCENARIOS if s.matrix_plan}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fault_evidence import evidence_problems, injected_problems, observed_problems
+from fault_evidence import evidence_problems, harness_loggers_enabled, injected_problems, observed_problems
 
 from harness.config.plan import load_plan
 from harness.run.options import RunOptions, RunResult
@@ -27,6 +27,7 @@ from harness.sim.visa.server import ScpiServer
 from harness.steps import STEP_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.usefixtures(harness_loggers_enabled.__name__)  # tests/fault_evidence.py
 SCENARIOS = all_scenarios()
 CASES = [(s, e) for s in SCENARIOS for e in s.expect]
 

@@ -2,8 +2,14 @@
 
 A scenario names what to break and when, and what a plan run must then show (the verdict, the
 step, the component the diagnosis names). Targets: the twin (physics: a PSU, fan, pump, leak,
-sensor, breaker, a tray that does not boot), or one simulator's own fault hook (a BMC that is
-unreachable or slow, lost SNMP packets, an instrument that drops its connection).
+sensor, breaker, a tray that does not boot), one simulator's own fault hook (a BMC that is
+unreachable or slow, lost SNMP packets, an instrument that drops its connection), or the run's own
+process (``sigint``: the operator's Ctrl-C at a simulated moment, for tests).
+
+It also names its evidence, because a verdict alone (PASS above all) would follow just as well from a
+hook that did nothing: ``acted``, the fault log entries that show the fault *injected* (it acted), and
+per expectation and matrix cell what shows it *observed* (a diagnosis naming the component, a recorded
+retry, records in the run's log). :meth:`FaultScenario.evidence_gaps` lists what is missing.
 """
 
 from __future__ import annotations

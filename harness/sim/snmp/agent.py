@@ -11,7 +11,8 @@ matches nothing, because pysnmp lets an *empty* write view write (lextudio/pysnm
 Faults (:meth:`PduAgent.set_faults`, :meth:`PduAgent.set_wire`, :meth:`PduAgent.restart`) sit in the
 transport (``faults.py``): requests or replies lost with a probability decided by a seeded counter
 (deterministic), every reply delayed, reply datagrams damaged on the wire, and a restart that comes
-back on the same port with snmpEngineBoots + 1 and fresh counters.
+back on the same port with snmpEngineBoots + 1 and fresh counters. Each time one acts (a datagram
+dropped, held back or damaged; the restart) it says so in the station's fault log (``harness/sim/faults/log.py``).
 
 Agents never take part in the clock: they only read ``clock.now()``.
 """

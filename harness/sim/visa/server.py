@@ -96,7 +96,9 @@ class ScpiServer:
     instrument entry of that role and model. ``serial`` defaults to the twin's serial for that
     instrument.
 
-    Faults for tests and demos: :meth:`inject` and :meth:`clear`.
+    Faults for tests and demos: :meth:`inject` and :meth:`clear`; each time one acts (a connection dropped
+    or refused, a reply damaged, frozen or over range, a protection tripped) it says so in the station's
+    fault log (``harness/sim/faults/log.py``).
     """
 
     def __init__(
