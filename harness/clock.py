@@ -106,6 +106,7 @@ class VirtualClock:
         self._cond = threading.Condition()
         self._participants = 1  # the thread that builds the clock
         self._sleepers: dict[int, float] = {}
+        self._sleeping: dict[int, int] = {}  # thread ident -> token of the sleep it is in
         self._idle = 0
         self._wall0 = start_wall or datetime.now(UTC)
         self._token = 0
@@ -123,6 +124,8 @@ class VirtualClock:
             token = self._token
             wake = self._now + max(0.0, seconds)
             self._sleepers[token] = wake
+            ident = threading.get_ident()
+            self._sleeping[ident] = token
             try:
                 while self._now < wake and not (cancel is not None and cancel.is_set()):
                     if self._advance_if_all_waiting():
@@ -130,11 +133,31 @@ class VirtualClock:
                     self._cond.wait(0.5)
             finally:
                 del self._sleepers[token]
+                if self._sleeping.get(ident) == token:
+                    del self._sleeping[ident]
                 self._cond.notify_all()
 
     def wake(self) -> None:
         with self._cond:
             self._cond.notify_all()
+
+    def interrupt(self, thread: threading.Thread, deliver: Callable[[], None], *, hold_s: float = 10.0) -> None:
+        """Call ``deliver`` (a signal to ``thread``) now and keep simulated time here until ``thread`` has
+        left the sleep it was in, so it takes the interrupt at this simulated moment on any machine.
+
+        The caller must be an active participant (it holds time still meanwhile). A thread that was not
+        sleeping holds time still itself until it next waits, by which time it has run the handler. At
+        most ``hold_s`` wall seconds: a handler that does not raise (an operator asked to confirm) leaves
+        the thread in its sleep, and time must not stay frozen for good."""
+        with self._cond:
+            token = self._sleeping.get(thread.ident or 0)
+        deliver()
+        if token is None:
+            return
+        give_up = time.monotonic() + hold_s
+        with self._cond:
+            while self._sleeping.get(thread.ident or 0) == token and time.monotonic() < give_up:
+                self._cond.wait(min(0.5, max(0.0, give_up - time.monotonic())))
 
     def _advance_if_all_waiting(self) -> bool:
         """Jump to the earliest wake-up if every participant waits and none is already due.

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent.parent
+pytest_plugins = ["fault_matrix_summary"]  # the fault matrix's table, also under pytest-xdist
 
 # CI must give the same answer for the same code: hypothesis draws its examples from a seed derived
 # from each test, not at random. `RACKVAL_HYPOTHESIS=explore pytest ...` (or `--hypothesis-profile
@@ -52,34 +53,3 @@ def rackval_exe() -> str:
     if exe is None:
         pytest.fail("the rackval console script is not on PATH (pip install -e . first)")
     return exe
-
-
-# ---------------------------------------------------------------- the fault matrix's summary
-# tests/test_fault_matrix.py records each cell it tries here; the table is printed at the end of the
-# session (also in `pytest -q`), scenario rows x step columns.
-FAULT_MATRIX_KEY = pytest.StashKey[dict[tuple[str, str], str]]()
-
-
-@pytest.fixture
-def fault_matrix(pytestconfig: pytest.Config) -> dict[tuple[str, str], str]:
-    """(scenario, step) -> outcome of the cell ("pass" or what failed), shared by the matrix tests."""
-    return pytestconfig.stash.setdefault(FAULT_MATRIX_KEY, {})
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int,
-                            config: pytest.Config) -> None:
-    cells = config.stash.get(FAULT_MATRIX_KEY, {})
-    if not cells:
-        return
-    rows = sorted({s for s, _ in cells})
-    steps = sorted({k for _, k in cells})
-    width = max(len(r) for r in rows)
-    passed = sum(v == "pass" for v in cells.values())
-    known = sum(v == "known issue" for v in cells.values())
-    tr = terminalreporter
-    tr.write_sep("=", f"fault matrix: {len(cells)} cells tried, {passed} passed"
-                      + (f", {known} known issue(s) (xfail)" if known else ""))
-    tr.write_line(" " * width + "  " + "  ".join(f"{s:<13}" for s in steps))
-    for r in rows:
-        marks = [{"pass": "pass", None: "-", "known issue": "xfail"}.get(cells.get((r, s)), "FAIL") for s in steps]
-        tr.write_line(f"{r:<{width}}  " + "  ".join(f"{m:<13}" for m in marks))

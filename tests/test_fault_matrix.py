@@ -10,12 +10,16 @@ a healthy rack) and leaves it in for the rest of the run. For each cell:
   plus the bound of the safe state);
 - the step gets the verdict the scenario names, with a diagnosis naming the component (a FAIL or
   ERROR stops the plan there), or passes, after a recorded retry where the scenario says so;
+- the fault was injected and observed, PASS included: the station's fault log shows it acting as the
+  scenario's ``acted`` says, and the run shows what the cell declares (diagnosis, retry, run-log records
+  written after the fault was applied; tests/test_faults_e2e.py shows a healthy run holds none of them);
 - the safe state is reached and verified by readback, or not where the scenario says the fault
   itself prevents it;
 - the store holds every measurement the run's sink was handed (same step, attempt, name, component,
   value and verdict, in order).
 
-The table of cells (scenario rows x step columns) is printed at the end of the session (conftest).
+The table of cells (scenario rows x step columns) is printed at the end of the session
+(tests/fault_matrix_summary.py, also under pytest-xdist).
 """
 
 from __future__ import annotations
@@ -27,16 +31,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from fault_evidence import evidence_problems, harness_loggers_enabled, names_component
 
 from harness.config.plan import load_plan
 from harness.envelopes import Measurement
 from harness.run.options import RunOptions, RunResult
 from harness.run.session import RunSession
 from harness.safety import PHASE_S
+from harness.sim.faults.log import FaultActed
 from harness.sim.faults.scenarios import MatrixCell, all_scenarios, matrix_cells
 from harness.steps import STEP_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.usefixtures(harness_loggers_enabled.__name__)  # tests/fault_evidence.py
 GUARD_S = 120.0  # wall seconds; a cell takes 1-5 s on the CI machine
 SCENARIOS = all_scenarios()
 PLANS = {s.matrix_plan: load_plan(ROOT / s.matrix_plan, STEP_KINDS) for s in SCENARIOS if s.matrix_plan}
@@ -49,6 +56,7 @@ class CellRun:
     sim_end_s: float = 0.0
     deadline_s: float = 0.0
     seen: list[tuple[str, int, Measurement]] = field(default_factory=list)  # (step, attempt, measurement)
+    fault_log: list[FaultActed] = field(default_factory=list)  # what the fault did (the station's fault log)
     error: BaseException | None = None
 
 
@@ -78,6 +86,7 @@ def run_cell(cell: MatrixCell, tmp_path: Path, out: CellRun) -> None:
         finally:
             out.result = session.finish()
             out.sim_end_s = session.clock.now()
+            out.fault_log = session.sim.fault_log.entries() if session.sim is not None else []
     except BaseException as exc:  # noqa: BLE001 - reported by the test's thread
         out.error = exc
 
@@ -99,15 +108,12 @@ def as_stored(step: str, attempt: int, m: Measurement) -> tuple[str, int, str, s
     return (step, attempt, m.name, m.component, m.verdict, value)
 
 
-def names_component(step, component: str) -> bool:  # type: ignore[no-untyped-def]
-    texts = [m.component or "" for m in step.failures] + [m.describe() for m in step.failures] + [step.message]
-    return any(component in t for t in texts)
-
-
 def params() -> list[object]:
-    """Cells whose scenario names a known issue must fail (strict xfail), until the harness does it."""
-    return [pytest.param(c, id=c.id, marks=[pytest.mark.xfail(strict=True, reason=c.effect.known_issue)]
-                         if c.effect.known_issue else []) for c in CELLS]
+    """Cells whose scenario names a known issue must fail (strict xfail), until the harness does it. The
+    fault_matrix_cell mark puts the cell in the session's table (tests/fault_matrix_summary.py)."""
+    return [pytest.param(c, id=c.id, marks=[pytest.mark.fault_matrix_cell(c.scenario.name, c.kind)]
+                         + ([pytest.mark.xfail(strict=True, reason=c.effect.known_issue)] if c.effect.known_issue
+                            else [])) for c in CELLS]
 
 
 def test_every_scenario_is_in_the_matrix() -> None:
@@ -117,9 +123,7 @@ def test_every_scenario_is_in_the_matrix() -> None:
 
 
 @pytest.mark.parametrize("cell", params())
-def test_fault_matrix_cell(cell: MatrixCell, tmp_path: Path, fault_matrix: dict[tuple[str, str], str]) -> None:
-    key = (cell.scenario.name, cell.kind)
-    fault_matrix[key] = "known issue" if cell.effect.known_issue else "not finished"
+def test_fault_matrix_cell(cell: MatrixCell, tmp_path: Path) -> None:
     out = CellRun()
     worker = threading.Thread(target=run_cell, args=(cell, tmp_path, out), name=f"cell-{cell.id}", daemon=True)
     worker.start()
@@ -148,6 +152,10 @@ def test_fault_matrix_cell(cell: MatrixCell, tmp_path: Path, fault_matrix: dict[
         assert [s.name for s in bad] == [cell.step], "the fault shows at the step it was aimed at, and stops the plan"
         assert effect.component and names_component(target, effect.component), detail
 
+    evidence = evidence_problems(cell.scenario, effect, result, out.fault_log, step=cell.step,
+                                 applied=f"step {cell.step} (")  # Recorder.start_step: just after the fault
+    assert evidence == [], "\n".join(evidence)
+
     report = result.safe_state
     assert report is not None and report.outcomes
     assert report.ok == effect.safe_state_reached, report.outcomes
@@ -160,4 +168,3 @@ def test_fault_matrix_cell(cell: MatrixCell, tmp_path: Path, fault_matrix: dict[
     assert stored(db, result.run_id) == want, "the store holds every measurement the run took"
     checks = [m for step, _, m in out.seen if step == "safe_state"]
     assert [(m.component, m.value) for m in checks] == [(o.name, o.ok) for o in report.outcomes]
-    fault_matrix[key] = "pass"

@@ -51,7 +51,7 @@ def open_station(opt: RunOptions, plan: LoadedPlan, clock: Clock, prior: PriorRu
         opened = OpenedStation(station, profile, credentials, credentials.values(), clock)
     try:
         if opt.fault:
-            opened.sim.apply_fault(opt.fault)
+            opened.sim.apply_fault(opt.fault, resumed=prior is not None)
         if plan.plan.profile and plan.plan.profile != opened.profile.sku:
             raise ConfigError(str(plan.path), field_line(plan.path, "profile"), "profile",
                               f"plan is written for {plan.plan.profile!r} but the station has a "

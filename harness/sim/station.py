@@ -8,6 +8,7 @@ Credentials are made fresh for every station and written only to a 0600 secrets 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.clock import Clock
@@ -21,6 +22,11 @@ from harness.config.station import (
     Station,
     Timeouts,
 )
+from harness.errors import ConfigError
+from harness.sim.faults import scenarios as faults
+from harness.sim.faults.log import FaultLog
+from harness.sim.faults.operator import send_signal
+from harness.sim.faults.timer import FaultTimer
 from harness.sim.physics import Physics, RackTwin
 from harness.sim.redfish.server import RedfishFleet
 from harness.sim.snmp.agent import PduAgent, V3User
@@ -53,6 +59,12 @@ class SimStation:
         self.agents: list[PduAgent] = []
         self.instruments: list[tuple[str, ScpiServer]] = []
         self.station: Station | None = None
+        self.timers: list[FaultTimer] = []  # faults that act later (fault scenarios' at_s)
+
+    @property
+    def fault_log(self) -> FaultLog:
+        """What every injected fault did, when it acted (simulated time)."""
+        return self.twin.fault_log
 
     def start(self) -> Station:
         bmc = self.secrets["bmc"]
@@ -112,16 +124,24 @@ class SimStation:
                                   header=f"Simulated station for profile {self.profile.sku}, written by `rackval sim`.",
                                   ca_file=self.fleet.ca_file if self.fleet is not None else None)
 
-    def apply_fault(self, name_or_path: str) -> None:
-        """Inject a fault scenario (``fixtures/faults/NAME.yaml`` or a path); ConfigError if unknown."""
-        from harness.sim.faults import scenarios as faults
+    def apply_fault(self, name_or_path: str, *, resumed: bool = False) -> None:
+        """Inject a fault scenario (``fixtures/faults/NAME.yaml`` or a path); ConfigError if unknown.
+        ``resumed``: a resumed run's session (the operator's Ctrl-C of the first session is not repeated)."""
+        faults.apply(self, faults.load_scenario(name_or_path), resumed=resumed)
 
-        faults.apply(self, faults.load_scenario(name_or_path))
+    def at(self, at_s: float, action: Callable[[], None], name: str) -> None:
+        """Run ``action`` (a fault) ``at_s`` simulated seconds from now, on a timer that takes part in the
+        run's clock (:mod:`harness.sim.faults.timer`); cancelled when the station stops."""
+        timer = FaultTimer(self.clock, at_s, action, name)
+        self.timers.append(timer)
+        timer.arm()
+
+    def signal(self, action: str) -> None:
+        """Send the run's process a signal now (``sigint``: the operator's Ctrl-C); into the fault log."""
+        self.fault_log.acted(f"process.{action}", "process", send_signal(self.clock, action))
 
     def fault_hook(self, target: str, device: str | None):  # type: ignore[no-untyped-def]
         """The ``inject(fault, **params)`` of one simulator: a BMC listener, a PDU agent, an instrument."""
-        from harness.errors import ConfigError
-
         if target == "redfish" and self.fleet is not None and hasattr(self.fleet, "inject"):
             return lambda fault, **kw: self.fleet.inject(device, fault, **kw)  # type: ignore[union-attr]
         if target == "snmp":
@@ -144,6 +164,8 @@ class SimStation:
         raise ConfigError("fault", None, f"{target}:{device}", "no such simulated device, or it takes no faults")
 
     def stop(self) -> None:
+        for timer in self.timers:
+            timer.cancel()
         if self.host_fleet is not None:
             self.host_fleet.stop()
         for _, server in self.instruments:

@@ -3,6 +3,8 @@
 * Reads are batched: many varbinds per GET, chunked to the map's ``max_varbinds`` (about 5x faster
   than single GETs and kinder to slow PDU firmware); tables are walked with GETBULK. At most
   ``max_in_flight`` requests to one agent are in flight at once (the per-PDU concurrency cap).
+* Reads (GET, GETBULK) that get no answer are asked again up to ``retries`` times, by this link rather
+  than inside pysnmp, so each lost one is recorded in the run's log.
 * A power SET goes out once, with ``retries=0`` (:meth:`AgentLink.set_once`): pysnmp re-sends a SET
   on every retry and the agent executes each copy. Its timeout is returned, not raised: the SET may
   have executed, and only reading back can tell (the :class:`~harness.drivers.snmp.pdu.Pdu` does).
@@ -14,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -41,6 +44,7 @@ from harness.errors import SnmpError, SnmpTimeout
 #: One request for :meth:`AgentLink.run`: (description, varbinds, value) where value is None for a
 #: GET, "bulk" for a GETBULK, or the list of values of a SET.
 Request = tuple[str, Sequence[Item], Any]
+log = logging.getLogger(__name__)
 
 
 class AgentLink:
@@ -155,30 +159,42 @@ class AgentLink:
         timeout_s, cap = self.timeout_s, self.max_in_flight
         reps = self.vmap.max_varbinds
 
-        async def target_for() -> UdpTransportTarget:
-            target = self._targets.get(retries)
+        async def target_for(tries_inside: int) -> UdpTransportTarget:
+            target = self._targets.get(tries_inside)
             if target is None:
-                target = await UdpTransportTarget.create((self.host, self.port), timeout=timeout_s, retries=retries)
-                self._targets[retries] = target
+                target = await UdpTransportTarget.create((self.host, self.port), timeout=timeout_s,
+                                                         retries=tries_inside)
+                self._targets[tries_inside] = target
             return target
 
-        async def one(items: Sequence[Item], value: Any, engine: SnmpEngine) -> Any:
+        async def read(items: Sequence[Item], value: Any, engine: SnmpEngine) -> Any:
+            target = await target_for(0)
+            if value is None:
+                objs = [ObjectType(ObjectIdentity(i.oid)) for i in items]
+                return await get_cmd(engine, auth, target, ContextData(), *objs, lookupMib=False)
+            return await bulk_cmd(engine, auth, target, ContextData(), 0, reps,
+                                  ObjectType(ObjectIdentity(items[0].oid)), lookupMib=False)
+
+        async def one(request: str, items: Sequence[Item], value: Any, engine: SnmpEngine) -> Any:
             assert self._sem is not None
             async with self._sem:
-                target = await target_for()
-                if value is None:
-                    objs = [ObjectType(ObjectIdentity(i.oid)) for i in items]
-                    return await get_cmd(engine, auth, target, ContextData(), *objs, lookupMib=False)
-                if value == "bulk":
-                    return await bulk_cmd(engine, auth, target, ContextData(), 0, reps,
-                                          ObjectType(ObjectIdentity(items[0].oid)), lookupMib=False)
-                objs = [ObjectType(ObjectIdentity(i.oid), v) for i, v in zip(items, value, strict=True)]
-                return await set_cmd(engine, auth, target, ContextData(), *objs, lookupMib=False)
+                if value is not None and value != "bulk":
+                    objs = [ObjectType(ObjectIdentity(i.oid), v) for i, v in zip(items, value, strict=True)]
+                    return await set_cmd(engine, auth, await target_for(retries), ContextData(), *objs,
+                                         lookupMib=False)
+                attempt = 0  # a read: asked again here when it gets no answer
+                while True:
+                    result = await read(items, value, engine)
+                    if attempt >= retries or not isinstance(result[0], errind.RequestTimedOut):
+                        return result
+                    attempt += 1
+                    log.info("%s: %s got no answer within %g s; asking again (%d/%d)", self.name, request,
+                             timeout_s, attempt, retries)
 
         async def call(engine: SnmpEngine) -> list[Any]:
             if self._sem is None:
                 self._sem = asyncio.Semaphore(cap)
-            return await asyncio.gather(*(one(items, value, engine) for _, items, value in requests),
+            return await asyncio.gather(*(one(request, items, value, engine) for request, items, value in requests),
                                         return_exceptions=True)
 
         snmp_loop = self._loop if self._loop is not None else shared_loop()

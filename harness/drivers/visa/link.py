@@ -20,6 +20,7 @@ Why a wrapper around a pyvisa resource (see the project's VISA notes):
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import socket
@@ -33,6 +34,7 @@ from pyvisa.errors import VisaIOError
 from harness.errors import InstrumentError, TransientDriverError
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 ERROR_QUERY = "SYST:ERR?"
 MAX_ERROR_DRAIN = 32  # an error queue that never says "0" is itself an error
@@ -149,6 +151,8 @@ class ScpiLink:
 
     def _ready(self, request: str) -> pyvisa.resources.MessageBasedResource:
         if self._res is None or self._stale:
+            if self._stale:  # a recovery, recorded in the run's log
+                log.warning("%s: reconnecting to %s after a failed exchange (checking *IDN?)", self.name, self.resource)
             self._connect(request, reconnect=self.idn is not None)
         assert self._res is not None
         return self._res

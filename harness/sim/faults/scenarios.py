@@ -2,8 +2,14 @@
 
 A scenario names what to break and when, and what a plan run must then show (the verdict, the
 step, the component the diagnosis names). Targets: the twin (physics: a PSU, fan, pump, leak,
-sensor, breaker, a tray that does not boot), or one simulator's own fault hook (a BMC that is
-unreachable or slow, lost SNMP packets, an instrument that drops its connection).
+sensor, breaker, a tray that does not boot), one simulator's own fault hook (a BMC that is
+unreachable or slow, lost SNMP packets, an instrument that drops its connection), or the run's own
+process (``sigint``: the operator's Ctrl-C at a simulated moment, for tests).
+
+It also names its evidence, because a verdict alone (PASS above all) would follow just as well from a
+hook that did nothing: ``acted``, the fault log entries that show the fault *injected* (it acted), and
+per expectation and matrix cell what shows it *observed* (a diagnosis naming the component, a recorded
+retry, records in the run's log). :meth:`FaultScenario.evidence_gaps` lists what is missing.
 """
 
 from __future__ import annotations
@@ -12,11 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.config.plan import LoadedPlan
 from harness.errors import ConfigError
 from harness.paths import fixtures_dir
+from harness.sim.faults.operator import SIGNALS
 from harness.yaml_loader import load_model
 
 if TYPE_CHECKING:
@@ -28,36 +35,101 @@ class Strict(BaseModel):
 
 
 class Injection(Strict):
-    target: Literal["twin", "redfish", "snmp", "scpi"]
-    action: str = Field(description="twin method, or the simulator's fault name")
+    target: Literal["twin", "redfish", "snmp", "scpi", "process"]
+    action: str = Field(description="twin method, the simulator's fault name, or (process) the signal: sigint")
     device: str | None = Field(default=None, description="BMC, PDU or instrument name (simulator targets)")
     args: dict[str, Any] = Field(default_factory=dict)
-    at_s: float = Field(default=0.0, ge=0, description="simulated seconds after the fault is applied (at the "
-                                                         "station's start, or just before a step in the fault matrix)")
+    at_s: float = Field(default=0.0, ge=0, allow_inf_nan=False,
+                        description="simulated seconds after the fault is applied (at the station's start, or just "
+                                    "before a step in the fault matrix)")
+
+    @model_validator(mode="after")
+    def _fits_target(self) -> Injection:
+        if self.target == "process" and (self.action not in SIGNALS or self.device or self.args):
+            raise ValueError(f"a process fault is one of {sorted(SIGNALS)} with no device or args "
+                             "(the operator's Ctrl-C: {target: process, action: sigint, at_s: N})")
+        return self
+
+    @property
+    def fault(self) -> str:
+        """Its name in the station's fault log."""
+        return f"{self.target}.{self.action}"
 
 
-class Expectation(Strict):
+class Acted(Strict):
+    """*Injected* evidence: the station's fault log (``harness/sim/faults/log.py``) shows the fault acting
+    (attributed to this scenario), not merely armed."""
+
+    fault: str = Field(pattern=r"^(twin|redfish|snmp|scpi|process)\.\w+$",
+                       description="<target>.<action> as logged: twin.fail_psu, redfish.unreachable, snmp.loss")
+    device: str | None = Field(default=None, description="what it acted on, or a part of it (server01 covers "
+                                                         "server01.fan1)")
+    effect: str | None = Field(default=None, description="text of the logged effect, e.g. 'request dropped'")
+    at_least: int = Field(default=1, ge=1, description="times it acted")
+
+    def describe(self) -> str:
+        return (self.fault + (f" on {self.device}" if self.device else "") + (f" ({self.effect})" if self.effect else "")
+                + (f" x{self.at_least}" if self.at_least > 1 else ""))
+
+
+class LogLine(Strict):
+    """*Observed* evidence: a record of the run's log (rackval.log) written by the harness (the simulators
+    log into the same file; their loggers, harness.sim.*, do not count). A plain string is ``{contains:
+    [string]}``."""
+
+    contains: list[str] = Field(min_length=1, description="texts one record must all hold")
+    after_step: str | None = Field(default=None, description="only records after this step started (default: "
+                                   "after the fault was applied), where a healthy run has none")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, data: Any) -> Any:
+        return {"contains": [data]} if isinstance(data, str) else data
+
+    @property
+    def after(self) -> str | None:
+        """The text of the record from which on it counts (``Recorder.start_step`` logs it), if any."""
+        return f"step {self.after_step} (" if self.after_step else None
+
+    def describe(self) -> str:
+        return " + ".join(repr(t) for t in self.contains) + (f" after {self.after_step} started" if self.after_step
+                                                              else "")
+
+
+class Evidence(Strict):
+    """What shows that the fault was *injected* (``acted``: the fault log) and *observed* (the run shows it:
+    a diagnosis naming the component, a recorded retry, lines in the run's log). Each expectation and each
+    fault-matrix cell needs at least one of each, PASS included: a PASS alone would also follow from a
+    fault hook that did nothing."""
+
+    component: str | None = Field(default=None, description="named by the failing measurement or error")
+    retried: bool = Field(default=False, description="passes only after a recorded retry")
+    logged: list[LogLine] = Field(default_factory=list, description="records the run's log must hold: a recovery "
+                                  "inside a driver, a wait, recorded there")
+    acted: list[Acted] | None = Field(default=None, description="injected evidence; default: the scenario's")
+    safe_state_reached: bool = Field(default=True, description="False where the fault itself prevents it "
+                                                                "(a tripped breaker keeps its outlets dark)")
+
+    def observations(self) -> list[str]:
+        """The observed assertions this declares."""
+        return ([f"a diagnosis naming {self.component}"] if self.component else []) + \
+            (["a recorded retry"] if self.retried else []) + [f"run log: {line.describe()}" for line in self.logged]
+
+
+class Expectation(Evidence):
     """What a run of ``plan`` on the faulty station must show."""
 
     plan: str
     verdict: Literal["PASS", "FAIL", "ERROR"]
     step: str | None = None
-    component: str | None = Field(default=None, description="named by the failing measurement or error")
-    retried: bool = Field(default=False, description="passes only after a recorded retry")
-    log_contains: str | None = Field(default=None, description="a line the run's log (rackval.log) must hold: "
-                                                               "a recovery inside a driver, recorded there")
-    safe_state_reached: bool = Field(default=True, description="False where the fault itself prevents it "
-                                                                "(a tripped breaker keeps its outlets dark)")
 
 
-class StepEffect(Strict):
+class StepEffect(Evidence):
     """What the fault does to a step of one kind when it is injected just before that step (a cell of the
-    fault matrix, ``tests/test_fault_matrix.py``). The fault stays in for the rest of the run."""
+    fault matrix, ``tests/test_fault_matrix.py``). The fault stays in for the rest of the run; ``retried``
+    means a recorded retry of that step."""
 
     verdict: Literal["PASS", "FAIL", "ERROR"] = Field(description="the step's verdict")
-    component: str | None = Field(default=None, description="named by the failing measurement or error")
-    retried: bool = Field(default=False, description="passes only after a recorded retry of the step")
-    safe_state_reached: bool = True
     known_issue: str | None = Field(default=None, description="the harness does not do this yet: why (the "
                                                               "matrix expects the cell to fail until it is fixed)")
 
@@ -77,6 +149,25 @@ class FaultScenario(Strict):
     affects: dict[str, StepEffect] = Field(
         default_factory=dict, description="step kind -> what the fault does to a step of that kind when "
                                           "injected just before it (kinds it cannot affect are left out)")
+
+    acted: list[Acted] = Field(default_factory=list, description="injected evidence every expectation and "
+                               "matrix cell must show (unless it names its own)")
+
+    def acted_for(self, evidence: Evidence) -> list[Acted]:
+        return self.acted if evidence.acted is None else evidence.acted
+
+    def evidence_gaps(self) -> list[str]:
+        """What the scenario fails to declare: every expectation and matrix cell needs injected and observed
+        evidence (``tests/test_faults_e2e.py`` refuses a scenario file with gaps)."""
+        cases: list[tuple[str, Evidence]] = [(f"expect[{i}] ({e.plan})", e) for i, e in enumerate(self.expect)]
+        cases += [(f"affects.{kind}", effect) for kind, effect in self.affects.items()]
+        gaps = [] if cases else ["no expectation and no matrix cell (expect, affects)"]
+        for where, ev in cases:
+            if not self.acted_for(ev):
+                gaps.append(f"{where}: no injected evidence (acted: the fault log entries it must leave)")
+            if not ev.observations():
+                gaps.append(f"{where}: no observed evidence (component, retried or logged)")
+        return gaps
 
     @property
     def matrix_plan(self) -> str | None:
@@ -125,11 +216,19 @@ def all_scenarios() -> list[FaultScenario]:
     return [load_scenario(str(p)) for p in sorted((fixtures_dir() / "faults").glob("*.yaml"))]
 
 
-def apply(station: SimStation, scenario: FaultScenario) -> None:
-    """Inject every fault of the scenario (twin faults ``at_s`` from now, the others at once). Called at the
-    station's start (``--fault``), or between two steps to aim the fault at the next one (the matrix)."""
+def apply(station: SimStation, scenario: FaultScenario, *, resumed: bool = False) -> None:
+    """Inject every fault of the scenario, each ``at_s`` from now (twin faults on the twin's schedule, the
+    others on a timer of the run's clock: :mod:`harness.sim.faults.timer`). Called at the station's start
+    (``--fault``), or between two steps to aim the fault at the next one (the matrix). A resumed session
+    gets the rack's faults again but not the operator's Ctrl-C: that belonged to the session it ended."""
     twin = station.twin
     for inj in scenario.inject:
+        if inj.target == "process":
+            if not resumed:
+                station.fault_log.arm(scenario.name, inj.fault)
+                station.at(inj.at_s, lambda a=inj.action: station.signal(a), inj.fault)
+            continue
+        station.fault_log.arm(scenario.name, inj.fault, inj.device)
         if inj.target == "twin":
             method = getattr(twin, inj.action, None)
             if method is None or inj.action.startswith("_"):
@@ -139,7 +238,8 @@ def apply(station: SimStation, scenario: FaultScenario) -> None:
             else:
                 method(**inj.args)
             continue
-        if inj.at_s > 0:
-            raise ConfigError(scenario.name, None, "inject.at_s", "simulator faults are injected at start (at_s: 0)")
         hook = station.fault_hook(inj.target, inj.device)
-        hook(inj.action, **inj.args)
+        if inj.at_s > 0:
+            station.at(inj.at_s, lambda h=hook, i=inj: h(i.action, **i.args), f"{inj.fault}@{inj.device}")
+        else:
+            hook(inj.action, **inj.args)

@@ -8,6 +8,7 @@ nothing when its time comes. Delays are seeded draws named by tray and count: re
 
 from __future__ import annotations
 
+from harness.sim.faults.log import FaultLog
 from harness.sim.physics.devices import Tray
 from harness.sim.physics.noise import uniform
 from harness.sim.physics.params import Physics
@@ -20,8 +21,9 @@ RESET_TYPES = ("On", "ForceOn", "ForceOff", "GracefulShutdown", "GracefulRestart
 class Hosts:
     """The trays' discrete state. Callers hold the scheduler's lock and have brought it up to now."""
 
-    def __init__(self, sched: Scheduler, trays: dict[str, Tray], physics: Physics, seed: int) -> None:
-        self.sched, self.trays, self.seed = sched, trays, seed
+    def __init__(self, sched: Scheduler, trays: dict[str, Tray], physics: Physics, seed: int,
+                 faults: FaultLog) -> None:
+        self.sched, self.trays, self.seed, self.faults = sched, trays, seed, faults
         self.timing = physics.timing
         self.restore_on = physics.power_restore_policy == "AlwaysOn"
 
@@ -68,8 +70,9 @@ class Hosts:
         tray.last_reset_time = self.sched.t
         self.sched.emit("power", tray=tray.name, state="PoweringOn")
         delay = self._delay("host_on", self.timing.host_on_s, tray.name, tray.host_gen)
-        if tray.fail_to_boot:
-            return  # stays PoweringOn: the tray never comes back
+        if tray.fail_to_boot:  # stays PoweringOn: the tray never comes back
+            self.faults.acted("twin.set_fail_to_boot", tray.name, "host power-on never completes", at_s=self.sched.t)
+            return
 
         def on() -> None:
             if tray.host_gen != gen:

@@ -7,6 +7,9 @@ same question at the same simulated time gets the same answer, whoever asks and 
 
 from __future__ import annotations
 
+import math
+
+from harness.sim.faults.log import FaultLog
 from harness.sim.physics.devices import BmcState, HostState
 from harness.sim.physics.electrical import PDU_OVERHEAD_W, Electrical
 from harness.sim.physics.noise import noise
@@ -17,7 +20,9 @@ from harness.sim.physics.thermal import Thermal
 class Readings:
     """Thread-safe reads: each one takes the scheduler's lock."""
 
-    def __init__(self, sched: Scheduler, electrical: Electrical, thermal: Thermal, seed: int) -> None:
+    def __init__(self, sched: Scheduler, electrical: Electrical, thermal: Thermal, seed: int,
+                 faults: FaultLog) -> None:
+        self.faults = faults  # a stuck or NaN sensor is logged there when it is read
         self.sched, self.electrical, self.thermal, self.seed = sched, electrical, thermal, seed
         self.trays = electrical.trays
         self.sensor_faults: dict[str, float] = {}  # "tray/sensor" -> stuck value, or NaN for unavailable
@@ -112,6 +117,8 @@ class Readings:
                 fault = self.sensor_faults.get(f"{tray}/{name}")
                 if fault is not None:
                     out[name] = fault
+                    self.faults.acted("twin.set_sensor_fault", f"{tray}/{name}",
+                                      "unavailable (NaN) served" if math.isnan(fault) else "stuck value served", at_s=t)
             return out
 
     def fan_speeds_rpm(self, tray_name: str) -> dict[str, float]:

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 
 from harness.clock import Clock
 from harness.config.profile import Profile
+from harness.sim.faults.log import FaultLog
 from harness.sim.physics.curves import Lagged
 from harness.sim.physics.devices import BmcState, HostState, PduDevice, Psu, Tray, TraySpec
 from harness.sim.physics.electrical import PDU_OVERHEAD_W, SOFT_START_S, Electrical
@@ -49,16 +50,17 @@ class RackTwin:
             raise ValueError(f"physics {'.'.join(map(str, keys))}: {problem}")
         self.profile, self.physics, self.clock, self.seed, self.serial = profile, physics, clock, seed, serial
         self.scheduler = Scheduler(clock)
+        self.fault_log = FaultLog(clock)  # what each injected fault did, when it acted (harness/sim/faults/log.py)
         self._lock = self.scheduler.lock
         self.trays: dict[str, Tray] = {}
         for group in profile.trays:
             spec = TraySpec.of(group, physics.tray(group))
             for name in group.names():
                 self.trays[name] = Tray(name, spec, temp=Lagged(spec.tau_s, physics.thermal.coolant_supply_c))
-        self.hosts = Hosts(self.scheduler, self.trays, physics, seed)
+        self.hosts = Hosts(self.scheduler, self.trays, physics, seed, self.fault_log)
         self.electrical = Electrical(self.scheduler, self.hosts, profile, physics)
         self.thermal = Thermal(self.scheduler, self.electrical, profile, physics)
-        self.readings = Readings(self.scheduler, self.electrical, self.thermal, seed)
+        self.readings = Readings(self.scheduler, self.electrical, self.thermal, seed, self.fault_log)
         self.psus: dict[str, Psu] = self.electrical.psus
         self.pdu_specs: dict[str, PduDevice] = self.electrical.pdu_specs
         self.feeds: dict[str, tuple[str, int]] = self.electrical.feeds  # psu name -> (pdu, outlet)
@@ -112,6 +114,10 @@ class RackTwin:
         with self._lock:
             return self.scheduler.now()
 
+    def _acted(self, fault: str, device: str, effect: str) -> None:
+        """A fault method did its work (caller holds the lock): into the station's fault log."""
+        self.fault_log.acted(f"twin.{fault}", device, effect, at_s=self.scheduler.t)
+
     def after(self, delay_s: float, action: Callable[[], None]) -> None:
         """Run ``action`` (under the twin's lock) ``delay_s`` simulated seconds from now: for simulators
         whose devices do things later (a workload that ends, a relay that closes)."""
@@ -147,6 +153,7 @@ class RackTwin:
         """Fault: a breaker trips (a short, or a worn breaker) whatever the current."""
         with self._command():
             self.electrical.force_trip(pdu, branch)
+            self._acted("force_trip", f"{pdu}.{branch}", "breaker tripped")
 
     def reset_breaker(self, pdu: str, branch: str) -> None:
         """Close a tripped breaker; its outlets stay off until switched on."""
@@ -160,6 +167,8 @@ class RackTwin:
     def fail_psu(self, psu: str, failed: bool = True) -> None:
         with self._command():
             self.electrical.fail_psu(psu, failed)
+            if failed:
+                self._acted("fail_psu", psu, "PSU failed")
 
     def set_eload(self, *, current_a: float | None = None, input_on: bool | None = None) -> None:
         with self._command():
@@ -190,7 +199,7 @@ class RackTwin:
 
     def set_fail_to_boot(self, tray_name: str, failed: bool = True) -> None:
         """Fault: the tray's host never reaches On after its next power-on."""
-        with self._lock:
+        with self._lock:  # it acts at the next power-on (Hosts.power_on logs it then)
             self.scheduler.now()
             self.trays[tray_name].fail_to_boot = failed
 
@@ -199,18 +208,25 @@ class RackTwin:
         """Fault: fan ``fan`` (1-based) of a tray stops."""
         with self._command():
             self.thermal.fail_fan(self.trays[tray_name], fan, failed)
+            if failed:
+                self._acted("fail_fan", f"{tray_name}.fan{fan}", "fan stopped")
 
     def fail_pump(self, pump: str, failed: bool = True) -> None:
         with self._command():
             self.thermal.fail_pump(pump, failed)
+            if failed:
+                self._acted("fail_pump", pump, "pump stopped")
 
     def set_leak(self, detector: str, state: LeakState) -> None:
         with self._lock:
             self.scheduler.now()
             self.thermal.set_leak(detector, state)
+            if state != "OK":
+                self._acted("set_leak", detector, f"leak detector reads {state}")
 
     def set_sensor_fault(self, key: str, value: float | None) -> None:
-        """Fault: sensor ``tray/name`` stuck at ``value`` (NaN = unavailable); None clears it."""
+        """Fault: sensor ``tray/name`` stuck at ``value`` (NaN = unavailable); None clears it. It acts when
+        the sensor is read (``Readings`` logs it then)."""
         with self._lock:
             if value is None:
                 self.readings.sensor_faults.pop(key, None)

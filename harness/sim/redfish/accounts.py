@@ -105,12 +105,13 @@ class AccountService:
         with self.lock:
             self.sessions.pop(session.token, None)
 
-    def evict_sessions(self) -> int:
-        """Every session is dropped (fault, reboot, power loss): clients see 401 and must log in again."""
+    def evict_sessions(self) -> set[str]:
+        """Every session is dropped (fault, reboot, power loss): clients see 401 and must log in again.
+        Returns the tokens that were dropped (the ``evict_sessions`` fault knows them when they come back)."""
         with self.lock:
-            n = len(self.sessions)
+            tokens = set(self.sessions)
             self.sessions.clear()
-            return n
+            return tokens
 
     def session_body(self, s: Session) -> Body:
         return {"@odata.id": f"{SESSIONS}/{s.id}", "@odata.type": otype("Session"), "Id": s.id,

@@ -15,7 +15,9 @@ answer. Two layers do that:
 
 **Faults** (``RedfishFleet.inject``) are windows in *simulated* time, judged at request time, so
 they are deterministic under a VirtualClock; only ``slow`` is real time, because it exists to
-outlast the client's real-time timeout.
+outlast the client's real-time timeout. Each time a fault meets a request (or a connection) it says so in
+the station's fault log (``harness/sim/faults/log.py``), so a test sees that it acted, not just that it was
+armed.
 """
 
 from __future__ import annotations
@@ -97,6 +99,11 @@ class ListenerFaults:
 
     down_until: float = -math.inf
     booting_until: float = -math.inf
+    injected: str = ""  # the fault that set the windows above ("unreachable", "booting"), for the fault log
+    injected_booting_until: float = -math.inf  # the 503 window that fault set (a BMC's own reboot is no fault)
+    evicted: set[str] = field(default_factory=set)  # tokens the ``evict_sessions`` fault dropped
+    evict_every_s: float = 0.0  # ``evict_sessions`` again every so many simulated seconds (0: once)
+    next_evict: float = math.inf
     slow_s: float = 0.0
     slow_methods: tuple[str, ...] = ()  # empty: every method
     twin_undo: list[Any] = field(default_factory=list)  # callables that clear twin-level faults
@@ -133,6 +140,13 @@ class ServiceListener:
             self.core.forget_if_rebooted()
         return up
 
+    def fault_acted(self, fault: str, effect: str, detail: str = "") -> None:
+        """An injected fault met a request: into the station's fault log (harness/sim/faults/log.py)."""
+        self.fleet.twin.fault_log.acted(f"redfish.{fault}", self.name, effect, detail)
+
+    def _down_by_fault(self) -> bool:
+        return self.model.ready() and self.now() < self.faults.down_until
+
     def booting_for(self) -> float:
         """Seconds of 503 'still booting' left (0 when serving normally)."""
         return max(0.0, self.faults.booting_until - self.now())
@@ -156,6 +170,8 @@ class ServiceListener:
     def _factory(self) -> asyncio.BaseProtocol:
         assert self.runner is not None and self.runner.server is not None
         if not self.ready():
+            if self._down_by_fault():
+                self.fault_acted(self.faults.injected, "connection reset at accept (BMC down)")
             return _Reset()
         server = self.runner.server
         try:  # aiohttp's C parser rejects unknown methods with 400; Redfish wants 405/501 (see _Handler)
@@ -208,15 +224,27 @@ class ServiceListener:
     # ------------------------------------------------------------------ HTTP gate
     @web.middleware
     async def _gate(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        f = self.faults
         if not self.ready():
+            if self._down_by_fault():
+                self.fault_acted(f.injected, "request reset (BMC down)", f"{request.method} {request.path}")
             _reset_transport(request.transport)
             raise _Dropped()
         self.fleet.sync()
-        if self.faults.slow_s > 0 and (not self.faults.slow_methods or request.method in self.faults.slow_methods):
+        if f.evict_every_s > 0 and self.now() >= f.next_evict:  # judged at request time: no request, no session
+            f.evicted |= self.core.auth.evict_sessions()
+            while f.next_evict <= self.now():
+                f.next_evict += f.evict_every_s
+        if f.evicted and request.headers.get("X-Auth-Token") in f.evicted:
+            self.fault_acted("evict_sessions", "request with an evicted session", f"{request.method} {request.path}")
+        if f.slow_s > 0 and (not f.slow_methods or request.method in f.slow_methods):
+            self.fault_acted("slow", f"reply held back {f.slow_s:g} s", f"{request.method} {request.path}")
             await request.read()  # received, then processed slowly: the action still happens once
             await asyncio.sleep(self.faults.slow_s)  # real time: it exists to outlast a real client timeout
         booting = self.booting_for()
         if booting > 0:
+            if self.now() < f.injected_booting_until:
+                self.fault_acted(f.injected, "503 while booting", f"{request.method} {request.path}")
             retry = str(max(1, math.ceil(booting)))
             return json_response(503, error_body("ServiceTemporarilyUnavailable", retry),
                                  headers={"Retry-After": retry})
@@ -237,6 +265,7 @@ class ServiceListener:
     async def _corrupt(self, request: web.Request, resp: web.Response, c: Corruption) -> web.Response:
         """The ``wire`` fault: damaged content in a well-framed answer, or a transport broken mid-reply."""
         body = resp.body if isinstance(resp.body, bytes) else b""
+        self.fault_acted("wire", f"reply damaged ({c.kind})", f"{request.method} {request.path_qs}")
         headers = [(k, v) for k, v in resp.headers.items() if k.lower() != "content-length"]
         if c.kind in CONTENT_KINDS:
             return web.Response(status=resp.status, reason=resp.reason, body=mangle_json(body, c), headers=headers)

@@ -110,7 +110,8 @@ class RedfishFleet:
         - ``booting`` (``seconds``=20): 503 + Retry-After only.
         - ``slow`` (``delay_s``, real seconds; ``methods`` e.g. ("POST",), default all): replies are
           delayed (to outlast a client timeout).
-        - ``evict_sessions``: every session is dropped now (clients get 401 NoValidSession).
+        - ``evict_sessions`` (``every_s``): every session is dropped now (clients get 401 NoValidSession),
+          and again every ``every_s`` simulated seconds if given (a BMC that keeps losing its sessions).
         - ``stuck_sensor`` (``sensor``, ``value``) / ``nan_sensor`` (``sensor``): a tray sensor such as
           ``gpu0``, ``asic`` or ``inlet`` reads a fixed value / is unavailable.
         - ``leak`` (``detector``, ``state``="Critical"), ``psu_failure`` (``psu``): twin faults.
@@ -123,15 +124,21 @@ class RedfishFleet:
         if fault == "unreachable":
             down = float(params.get("down_s", 30.0))
             f.down_until = now + down
-            f.booting_until = now + down + float(params.get("booting_s", 20.0))
+            f.booting_until = f.injected_booting_until = now + down + float(params.get("booting_s", 20.0))
+            f.injected = fault
             svc.core.drop_sessions()
         elif fault == "booting":
             svc.outage(float(params.get("seconds", 20.0)))
+            f.injected, f.injected_booting_until = fault, f.booting_until
         elif fault == "slow":
             f.slow_s = float(params["delay_s"])
             f.slow_methods = tuple(str(m).upper() for m in params.get("methods", ()))
         elif fault == "evict_sessions":
-            svc.core.auth.evict_sessions()
+            f.evicted |= svc.core.auth.evict_sessions()
+            f.evict_every_s = float(params.get("every_s") or 0.0)
+            if f.evict_every_s < 0:
+                raise ValueError("evict_sessions: every_s must be positive")
+            f.next_evict = now + f.evict_every_s
         elif fault in ("stuck_sensor", "nan_sensor"):
             key = f"{name}/{params['sensor']}"
             value = float("nan") if fault == "nan_sensor" else float(params["value"])

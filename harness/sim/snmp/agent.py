@@ -11,7 +11,8 @@ matches nothing, because pysnmp lets an *empty* write view write (lextudio/pysnm
 Faults (:meth:`PduAgent.set_faults`, :meth:`PduAgent.set_wire`, :meth:`PduAgent.restart`) sit in the
 transport (``faults.py``): requests or replies lost with a probability decided by a seeded counter
 (deterministic), every reply delayed, reply datagrams damaged on the wire, and a restart that comes
-back on the same port with snmpEngineBoots + 1 and fresh counters.
+back on the same port with snmpEngineBoots + 1 and fresh counters. Each time one acts (a datagram
+dropped, held back or damaged; the restart) it says so in the station's fault log (``harness/sim/faults/log.py``).
 
 Agents never take part in the clock: they only read ``clock.now()``.
 """
@@ -85,7 +86,7 @@ class PduAgent:
         self.v3_users = list(v3_users)
         if len({u.name for u in self.v3_users}) != len(self.v3_users):
             raise ValueError("v3 user names must be unique")
-        self.faults = AgentFaults(seed=seed)
+        self.faults = AgentFaults(seed=seed, report=self._fault_acted)
         self.boots = 1
         self.engine_id = b"\x80\x00\x4f\xb8\x05" + hashlib.blake2b(f"{pdu}|{seed}".encode(), digest_size=8).digest()
         self._want_port = port
@@ -111,6 +112,10 @@ class PduAgent:
         self.mib.register(SNMP_ENGINE_BOOTS, lambda: rfc1902.Integer32(self.boots))
 
     # ------------------------------------------------------------------ fault hooks
+    def _fault_acted(self, fault: str, effect: str) -> None:
+        """A transport fault acted on a datagram: into the station's fault log (harness/sim/faults/log.py)."""
+        self.twin.fault_log.acted(f"snmp.{fault}", self.pdu, effect)
+
     def set_override(self, oid: str, value: Any | None) -> None:
         """Serve ``value`` (a pysnmp/pyasn1 object) for ``oid`` instead of the model; ``None`` clears it.
 
@@ -144,6 +149,7 @@ class PduAgent:
         port = self.port
         self.stop()
         self.boots += 1
+        self._fault_acted("restart", f"agent restarted (snmpEngineBoots {self.boots})")
         self.mib.reset_counters()
         self._t0 = self.twin.clock.now()
         self._want_port = port

@@ -7,6 +7,7 @@ Loss is decided by a seeded counter, so the same seed loses the same datagrams.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,8 @@ class AgentFaults:
     """Transport faults of one agent. Loss is decided per datagram by a seeded counter, so the same
     seed loses the same datagrams; ``lose`` says whether requests (the command never runs) or replies
     (it runs, the answer is lost) go missing. ``delay_s`` holds every reply back (wall seconds: it is
-    the network, not the simulated rack)."""
+    the network, not the simulated rack). ``report(fault, effect)`` is told each time a fault acts on a
+    datagram (the agent points it at the station's fault log)."""
 
     loss: float = 0.0
     delay_s: float = 0.0
@@ -32,6 +34,7 @@ class AgentFaults:
     wire: WireFault | None = None  # reply datagrams damaged on the wire (harness/sim/faults/wire.py)
     held: int = 0  # replies held back by ``delay_s`` right now
     max_held: int = 0  # the most at once: how many requests a client had in flight
+    report: Callable[[str, str], None] = lambda fault, effect: None
 
     def drop(self) -> bool:
         self.seen += 1
@@ -50,19 +53,23 @@ class FaultyUdp(udp.UdpAsyncioTransport):
 
     def datagram_received(self, datagram: bytes, transportAddress: Any) -> None:  # noqa: N803 - pysnmp's name
         if self.faults.lose == "request" and self.faults.drop():
+            self.faults.report("loss", "request dropped")
             return
         super().datagram_received(datagram, transportAddress)
 
     def send_message(self, outgoingMessage: Any, transportAddress: Any) -> None:  # noqa: N803
         if self.faults.lose == "reply" and self.faults.drop():
+            self.faults.report("loss", "reply dropped")
             return
         wire = self.faults.wire.take("") if self.faults.wire is not None else None
         if wire is not None:
+            self.faults.report("wire", f"reply damaged ({wire.kind})")
             outgoingMessage = mangle_datagram(bytes(outgoingMessage), wire)
             if not outgoingMessage:
                 return
         if self.faults.delay_s > 0:
             faults = self.faults
+            faults.report("delay", f"reply held back {faults.delay_s:g} s")
             faults.held += 1
             faults.max_held = max(faults.max_held, faults.held)
 

@@ -89,6 +89,8 @@ class ScpiDevice:
         self.esr = 0
         self.ese = 0
         self.faults: dict[str, dict[str, Any]] = {}  # injected: fault name -> its parameters
+        # told (fault, effect) when an injected fault changes a reply: the server points it at the fault log
+        self.report: Callable[[str, str], None] = lambda fault, effect: None
         self._last: dict[tuple[str, tuple[int, ...], tuple[str, ...]], str] = {}  # last genuine readings
         for pattern, handler, nargs in self._common_commands():
             self.declare(pattern, handler, args=nargs)
@@ -137,10 +139,12 @@ class ScpiDevice:
         """A reading as the injected faults make it: frozen at its last value, or over range."""
         if "stuck" in self.faults and key in self._last:
             reply = self._last[key]
+            self.report("stuck", "frozen reading served")
         else:
             self._last[key] = reply
         if "overrange" in self.faults and not self.OWN_OVERRANGE:
             reply = _NUMBER_IN_REPLY.sub(NO_DATA, reply)
+            self.report("overrange", "over-range sentinel served")
         return reply
 
     # ------------------------------------------------------------------ fault injection
@@ -152,6 +156,7 @@ class ScpiDevice:
         with self.lock:
             if fault == "protection_trip":
                 self.trip(**params)
+                self.report(fault, "protection tripped, output off")
                 return
             if params and not (fault == "overrange" and self.OWN_OVERRANGE):
                 raise ValueError(f"{type(self).__name__}: {fault} takes no parameters, got {sorted(params)}")

@@ -33,6 +33,7 @@ class _Handler(socketserver.StreamRequestHandler):
     def handle(self) -> None:
         owner = self.server.owner
         if owner._refusing:  # injected "drop" with refuse=True: accept, then close at once
+            owner.fault_acted("drop", "connection refused (closed at accept)")
             return
         owner._track(self.connection, add=True)
         try:
@@ -55,6 +56,7 @@ class _Handler(socketserver.StreamRequestHandler):
                     self.wfile.write(reply.encode("latin-1", "replace") + b"\n")
                     continue
                 mangled = mangle_line(reply.encode("latin-1", "replace"), wire)  # the command has run
+                owner.fault_acted("wire", f"reply damaged ({wire.kind})", message[:80])
                 self.wfile.write(mangled.data)
                 self.wfile.flush()
                 if mangled.then == "reset":
@@ -94,7 +96,9 @@ class ScpiServer:
     instrument entry of that role and model. ``serial`` defaults to the twin's serial for that
     instrument.
 
-    Faults for tests and demos: :meth:`inject` and :meth:`clear`.
+    Faults for tests and demos: :meth:`inject` and :meth:`clear`; each time one acts (a connection dropped
+    or refused, a reply damaged, frozen or over range, a protection tripped) it says so in the station's
+    fault log (``harness/sim/faults/log.py``).
     """
 
     def __init__(
@@ -114,6 +118,7 @@ class ScpiServer:
             if candidate.role == role and candidate.model == model:
                 name, spec = key, candidate
                 break
+        self.name, self.twin = name, twin
         wiring = Wiring(
             serial=serial or twin.serial_of(name),
             max_current_a=spec.max_current_a if spec else None,
@@ -121,6 +126,7 @@ class ScpiServer:
             channels=dict(channels if channels is not None else (spec.channels if spec else {})),
         )
         self.device: ScpiDevice = personality(twin, role, model, wiring)
+        self.device.report = self.fault_acted
         self.role, self.model, self.host = role, model, host
         self.log: deque[str] = deque(maxlen=LOG_SIZE)  # messages received, newest last (for tests)
         self._port = port
@@ -168,6 +174,11 @@ class ScpiServer:
         self.device.detach()
 
     # ------------------------------------------------------------------ faults
+    def fault_acted(self, fault: str, effect: str, detail: str = "") -> None:
+        """An injected fault acted (a connection dropped or refused, a reply damaged or frozen): into the
+        station's fault log (harness/sim/faults/log.py)."""
+        self.twin.fault_log.acted(f"scpi.{fault}", self.name, effect, detail)
+
     def inject(self, fault: Literal["drop", "stuck", "overrange", "protection_trip", "wire"], **params: Any) -> None:
         """Make the instrument misbehave until :meth:`clear`.
 
@@ -190,7 +201,9 @@ class ScpiServer:
             if unknown:
                 raise ValueError(f"drop takes only refuse=, got {sorted(unknown)}")
             self._refusing = bool(params.get("refuse", False))
-            self.drop_connections()
+            dropped = self.drop_connections()
+            if dropped:
+                self.fault_acted("drop", "connection dropped", f"{dropped} open")
             return
         if fault not in DEVICE_FAULTS:
             raise ValueError(f"unknown fault {fault!r} (known: drop, {', '.join(DEVICE_FAULTS)})")

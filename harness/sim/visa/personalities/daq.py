@@ -73,6 +73,7 @@ class DaqPersonality(TablePersonality):
         """One channel in its unit; None for an open thermocouple (nothing wired, or injected)."""
         over = self.faults.get("overrange")
         if over is not None and ("channels" not in over or ch in over["channels"]):
+            self.report("overrange", f"channel {ch} reads open")
             return None
         point = self.channels.get(ch)
         if point is None:
