@@ -15,11 +15,13 @@ from harness.config.plan import load_plan
 from harness.config.profile import load_profile
 from harness.errors import ConfigError
 from harness.paths import fixtures_dir
-from harness.runner import RunOptions, RunSession
+from harness.run.options import RunOptions
+from harness.run.session import RunSession
 from harness.sim.physics import RackTwin, load_physics, physics_for
 from harness.sim.physics.params import DEFAULT_TRAYS, Physics, physics_path
 from harness.sim.station import SimStation
 from harness.sim.station_file import write_secrets
+from harness.steps import STEP_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 SKUS = sorted(p.stem for p in (fixtures_dir() / "profiles").glob("*.yaml"))
@@ -100,7 +102,7 @@ def test_physics_given_in_code_must_fit_the_profile() -> None:
 def test_a_topology_only_profile_file_runs_on_the_simulator_with_its_skus_physics(tmp_path: Path) -> None:
     custom = tmp_path / "partner_mini.yaml"
     custom.write_text(MINI_TOPOLOGY)
-    session = RunSession(load_plan(ROOT / "test_plans" / "mini_smoke.yaml"),
+    session = RunSession(load_plan(ROOT / "test_plans" / "mini_smoke.yaml", STEP_KINDS),
                          RunOptions(sim=True, seed=7, rack_serial="SIM-0001", operator="ci", out_dir=tmp_path / "run",
                                     store_url=f"sqlite:///{tmp_path}/r.db", profile=str(custom), yes=True))
     try:
