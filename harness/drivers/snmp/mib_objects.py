@@ -66,14 +66,12 @@ def _fill(oid: str, instance: str, outlet: int | None, phase: int | None, branch
     return f"{oid}.{instance.format(**values)}"
 
 
-class DigitsSpec(Strict):
-    """Where the device says how many decimal digits a sensor's raw value carries (Raritan)."""
+class Located(Strict):
+    """An object's place in the MIB: a column or scalar OID and the instance template of its row."""
 
-    oid: str
-    instance: str = ""
-    range: tuple[int, int] = (0, 6)
-    sim: int = Field(default=0, ge=0, le=6, description="what the simulator reports")
-    mib_name: str = ""
+    oid: str = Field(description="column or scalar OID, numeric, no leading dot")
+    instance: str = Field(default="", description="suffix template: '{outlet}', '{phase}', '1.{outlet}.5', or '' "
+                                                  "when `oid` already names the instance")
 
     @field_validator("oid")
     @classmethod
@@ -86,15 +84,21 @@ class DigitsSpec(Strict):
         return _check_instance(v)
 
     def oid_for(self, *, outlet: int | None = None, phase: int | None = None, branch: int | None = None) -> str:
+        """The full instance OID, e.g. column + '.3' for outlet 3."""
         return _fill(self.oid, self.instance, outlet, phase, branch)
 
 
-class ObjectSpec(Strict):
+class DigitsSpec(Located):
+    """Where the device says how many decimal digits a sensor's raw value carries (Raritan)."""
+
+    range: tuple[int, int] = (0, 6)
+    sim: int = Field(default=0, ge=0, le=6, description="what the simulator reports")
+    mib_name: str = ""
+
+
+class ObjectSpec(Located):
     """One MIB object: where it is, how it is encoded, and how raw values map to model units."""
 
-    oid: str = Field(description="column or scalar OID, numeric, no leading dot")
-    instance: str = Field(default="", description="suffix template: '{outlet}', '{phase}', '1.{outlet}.5', or '' "
-                                                  "when `oid` already names the instance")
     type: SnmpType = "Integer32"
     scale: float = Field(default=1.0, gt=0, description="model units per raw count (0.1 A, 10 W per 0.01 kW)")
     digits: DigitsSpec | None = Field(default=None, description="decimal digits read from the device")
@@ -104,16 +108,6 @@ class ObjectSpec(Strict):
         default=None, description="plausible value in model units (A, W, V); outside -> error. For objects "
                                   "whose scale the device reports (decimal digits), where a raw range cannot say it")
     mib_name: str = ""
-
-    @field_validator("oid")
-    @classmethod
-    def _numeric_oid(cls, v: str) -> str:
-        return _check_oid(v)
-
-    @field_validator("instance")
-    @classmethod
-    def _instance_template(cls, v: str) -> str:
-        return _check_instance(v)
 
     @model_validator(mode="after")
     def _range_ordered(self) -> ObjectSpec:
@@ -128,10 +122,6 @@ class ObjectSpec(Strict):
     @property
     def numeric(self) -> bool:
         return self.type in NUMERIC_TYPES
-
-    def oid_for(self, *, outlet: int | None = None, phase: int | None = None, branch: int | None = None) -> str:
-        """The full instance OID, e.g. column + '.3' for outlet 3."""
-        return _fill(self.oid, self.instance, outlet, phase, branch)
 
     def factor(self, digits: int = 0) -> float:
         """Model units per raw count once the device's decimal digits are known."""
