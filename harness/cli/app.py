@@ -35,7 +35,7 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _options(version: Annotated[bool, typer.Option("--version", metavar="", callback=_version, is_eager=True,
+def _options(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                                    help="Print rackval's version and exit.")] = False) -> None:
     """Hardware-in-the-loop validation of AI racks."""
 

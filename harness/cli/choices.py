@@ -61,8 +61,6 @@ def listed(what: str, values: Callable[[], list[str]], *, path_too: bool = True)
     return f"{what}: {', '.join(values())}" + (" (or a .yaml path)" if path_too else "")
 
 
-FLAG = ""  # metavar of an on/off option: it takes no value (typer would print <bool>)
-
 ProfileOption = Annotated[str | None, typer.Option(
     "--profile", metavar="SKU", autocompletion=completer(profile_names),
     help=listed("rack profile", profile_names))]

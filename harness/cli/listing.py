@@ -11,10 +11,10 @@ import typer
 from rich.table import Table
 
 from harness.cli.app import console, list_app
-from harness.cli.choices import FLAG, kind_summary, profile_names
+from harness.cli.choices import kind_summary, profile_names
 from harness.config.profile import load_profile
 
-NamesOption = Annotated[bool, typer.Option("--names", metavar=FLAG, help="only the names, one a line")]
+NamesOption = Annotated[bool, typer.Option("--names", help="only the names, one a line")]
 
 
 def _show(table: Table, rows: list[tuple[str, ...]], names_only: bool) -> None:
