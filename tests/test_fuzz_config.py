@@ -263,8 +263,9 @@ def test_fuzzed_envelopes_exit_2_with_one_line(tmp_path_factory: pytest.TempPath
 
 # ---------------------------------------------------------------------------------------- stations
 @pytest.fixture(scope="module")
-def sim_station_text(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A station file exactly as the simulated station writes it (its simulators are stopped again)."""
+def sim_station_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A station file exactly as the simulated station writes it, with its secrets and CA files beside it
+    (its simulators are stopped again)."""
     from harness.clock import RealClock
     from harness.config.profile import load_profile
     from harness.sim.station import SimStation
@@ -276,7 +277,12 @@ def sim_station_text(tmp_path_factory: pytest.TempPathFactory) -> str:
         sim.write_station_file(path)
     finally:
         sim.stop()
-    return path.read_text(encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def sim_station_text(sim_station_path: Path) -> str:
+    return sim_station_path.read_text(encoding="utf-8")
 
 
 NO_SERIAL = "command line: --rack-serial"  # a valid station gets as far as asking for the serial
@@ -297,6 +303,42 @@ def test_fuzzed_station_files_exit_2_before_touching_anything(tmp_path_factory: 
         with pytest.raises(ConfigError) as exc:
             load_station(station)
         assert str(exc.value) == line
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzzed_station_files_get_every_mistake_listed_one_line_each(tmp_path_factory: pytest.TempPathFactory,
+                                                                     sim_station_path: Path,
+                                                                     data: st.DataObject) -> None:
+    """`rackval station validate` lists every mistake (not one): each line ``file:line: field: message`` of the
+    mutated file, the one a run would stop at among them, and none for a file a run accepts."""
+    work = tmp_path_factory.mktemp("sv")
+    for beside in sim_station_path.parent.iterdir():  # the secrets and CA files the station names
+        (work / beside.name).write_bytes(beside.read_bytes())
+    station = work / "station.yaml"
+    m = data.draw(mutations(sim_station_path.read_text(encoding="utf-8")), label="mutation")
+    station.write_bytes(m.data)
+    result = runner.invoke(app, ["station", "validate", str(station)], catch_exceptions=True)
+    assert result.exception is None or isinstance(result.exception, SystemExit), (m.what, repr(result.exception))
+    assert "Traceback" not in result.stdout + result.stderr, (m.what, result.stderr)
+    if result.exit_code == 0:
+        assert not m.must_fail, f"{m.what}: accepted, but it must be refused"
+        load_station(station)  # what the station check accepts, a run's loader accepts
+        return
+    assert result.exit_code == 2, (m.what, result.exit_code, result.stdout, result.stderr)
+    matches = [LINE.match(ln) for ln in result.stderr.splitlines()]
+    assert matches and all(matches), (m.what, result.stderr)
+    n_lines = m.data.count(b"\n") + 1
+    for match in matches:
+        assert match["file"] == str(station) and 1 <= int(match["line"]) <= n_lines, (m.what, match.string)
+    if m.line is not None:
+        assert any(int(x["line"]) == m.line for x in matches), (m.what, result.stderr)
+    if m.field_end is not None:
+        assert any(x["field"].endswith(m.field_end) for x in matches), (m.what, result.stderr)
+    try:
+        load_station(station)
+    except ConfigError as exc:  # the run's first error is among those listed
+        assert str(exc) in result.stderr.splitlines(), (m.what, str(exc), result.stderr)
 
 
 # ---------------------------------------------------------------------------------------- fixed cases

@@ -243,8 +243,8 @@ class _Secrets:
             return f"credential set {cred_set!r} has no {', '.join(lacking)}: the station names no credentials_file " \
                    f"and the environment has no {env}"
         if self.sets is not None and cred_set not in self.sets:
-            return f"credential set {cred_set!r} is not in {self.file.name} (its sets: {short_list(sorted(self.sets))}) " \
-                   f"nor in the environment ({env})"
+            its = f" (its sets: {short_list(sorted(self.sets))})" if self.sets else ""
+            return f"credential set {cred_set!r} is not in {self.file.name}{its} nor in the environment ({env})"
         return f"credential set {cred_set!r} has no {', '.join(lacking)}: not in {self.file.name} nor in the " \
                f"environment ({env})"
 
