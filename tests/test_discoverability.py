@@ -208,7 +208,7 @@ def test_a_station_written_from_the_docs_example_validates(tmp_path: Path, monke
     """A partner copies the doc's example blocks into files: they validate as they are."""
     for name in [k for k in os.environ if k.startswith("RACKVAL_CRED_")]:
         monkeypatch.delenv(name)
-    blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "docs" / "station.md").read_text(encoding="utf-8"), re.S)
+    blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "docs" / "station.md").read_text(encoding="utf-8"), re.DOTALL)
     (tmp_path / "line3.secrets.yaml").write_text(next(b for b in blocks if b.startswith("# Credential sets")))
     for i, block in enumerate(b for b in blocks if "station_id:" in b):
         path = tmp_path / f"station{i}.yaml"

@@ -136,10 +136,10 @@ def test_credentials_from_the_environment_and_what_is_missing(tmp_path: Path, mo
         monkeypatch.delenv(name)
     problems = [str(p) for p in station_problems(path)]
     assert problems == [  # one line per credential set, where it is first named
-        f"{path}:4: bmcs[0].credentials: credential set 'bmc' has no username, password: the station names no "
-        "credentials_file and the environment has no RACKVAL_CRED_BMC_USERNAME, RACKVAL_CRED_BMC_PASSWORD",
-        f"{path}:7: pdus[0].credentials: credential set 'pdu-ro' has no community: the station names no "
-        "credentials_file and the environment has no RACKVAL_CRED_PDU_RO_COMMUNITY"], problems
+        (f"{path}:4: bmcs[0].credentials: credential set 'bmc' has no username, password: the station names no "
+         "credentials_file and the environment has no RACKVAL_CRED_BMC_USERNAME, RACKVAL_CRED_BMC_PASSWORD"),
+        (f"{path}:7: pdus[0].credentials: credential set 'pdu-ro' has no community: the station names no "
+         "credentials_file and the environment has no RACKVAL_CRED_PDU_RO_COMMUNITY")], problems
     monkeypatch.setenv("RACKVAL_CRED_BMC_USERNAME", "u")
     monkeypatch.setenv("RACKVAL_CRED_BMC_PASSWORD", "p")
     monkeypatch.setenv("RACKVAL_CRED_PDU_RO_COMMUNITY", "public")
@@ -186,12 +186,12 @@ def test_trays_roles_and_calibration(tmp_path: Path, monkeypatch: pytest.MonkeyP
         (4, "bmcs[0].name", "the mini profile has no tray 'compute09' (its trays: compute01, compute02, switch01)"),
         (5, "bmcs[1].role", "switch01 is a switch tray in the mini profile: role switch_tray"),
         (7, "bmcs[3].role", "a rack has one rack manager, and rm1 is already it"),
-        (9, "instruments[0].calibration_due", "eload: calibration expired on 2026-05-31 (only simulated: true "
-                                              "instruments are exempt)"),
-        (10, "instruments[1].calibration_due", "pa: no calibration_due date in the station file (only simulated: "
-                                               "true instruments are exempt)"),
-        (13, "hosts[0].name", "the mini profile has no tray 'server01' for this host (its trays: compute01, "
-                              "compute02, switch01)"),
+        (9, "instruments[0].calibration_due", ("eload: calibration expired on 2026-05-31 (only simulated: true "
+                                               "instruments are exempt)")),
+        (10, "instruments[1].calibration_due", ("pa: no calibration_due date in the station file (only simulated: "
+                                                "true instruments are exempt)")),
+        (13, "hosts[0].name", ("the mini profile has no tray 'server01' for this host (its trays: compute01, "
+                               "compute02, switch01)")),
     ], problems
 
 
