@@ -209,6 +209,8 @@ def test_a_multi_rack_station_names_the_rack_and_checks_one_with_rack(tmp_path: 
     assert "there is no outlet 9" in problems[0][1]
     assert station_problems(path, rack="rackA", today=today) == []  # the other rack's mistake is not rackA's
     assert len(station_problems(path, rack="rackB", today=today)) == 2
+    assert [(p.field, p.problem) for p in station_problems(path, rack="rackC", today=today)] == [
+        ("racks", "--rack rackC: no rack 'rackC' in the station (rackA, rackB)")]
 
 
 def test_the_shipped_example_stations_validate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -72,6 +72,7 @@ def station_problems(path: Path, *, rack: str | None = None, today: date | None 
         Station.model_validate(doc.data, context={"base_dir": path.parent, "file": str(path)})
     except ValidationError as exc:
         doc.problems += config_errors(exc, name=str(path), data=doc.data, node=node)
+    _check_rack_name(doc, rack)
     for prefix, scope in _scopes(doc.data, rack):
         profile = _profile(doc, scope.get("profile") or doc.data.get("profile"))
         if profile is not None:
@@ -91,6 +92,18 @@ def _scopes(data: dict[str, Any], rack: str | None) -> list[tuple[Keys, dict[str
         return [(("racks", i), r) for i, r in enumerate(racks)
                 if isinstance(r, dict) and (rack is None or r.get("name") == rack)]
     return [((), data)]
+
+
+def _check_rack_name(doc: _Doc, rack: str | None) -> None:
+    """``--rack NAME`` must name one of the station's racks (the same words as ``select_rack``)."""
+    racks = doc.data.get("racks")
+    names = [r.get("name") for r in racks if isinstance(r, dict)] if isinstance(racks, list) else []
+    if rack is None or rack in names:
+        return
+    if not names:
+        doc.add((), f"--rack {rack}: the station lists no racks")
+    else:
+        doc.add(("racks",), f"--rack {rack}: no rack {rack!r} in the station ({', '.join(map(str, names))})")
 
 
 def _entries(scope: dict[str, Any], prefix: Keys, key: str) -> Iterator[tuple[Keys, dict[str, Any]]]:
