@@ -116,10 +116,10 @@ def _entries(scope: dict[str, Any], prefix: Keys, key: str) -> Iterator[tuple[Ke
 
 def _endpoints(doc: _Doc, rack: str | None, key: str) -> Iterator[tuple[Keys, dict[str, Any]]]:
     """Every ``key`` entry of the racks checked; instruments also those shared at the station level."""
-    scopes = _scopes(doc.data, rack)
-    if key == "instruments" and scopes and scopes[0][0]:
+    racks = doc.data.get("racks")
+    if key == "instruments" and isinstance(racks, list) and racks:
         yield from _entries(doc.data, (), key)
-    for prefix, scope in scopes:
+    for prefix, scope in _scopes(doc.data, rack):
         yield from _entries(scope, prefix, key)
 
 
