@@ -19,6 +19,30 @@ class ConfigError(RackvalError):
         super().__init__(f"{where}: {field}: {problem}" if field else f"{where}: {problem}")
 
 
+class ConfigErrors(ConfigError):
+    """Every mistake found in one file (or a file and those it names), so the operator fixes them all
+    in one go. ``str()`` is one ``file:line: field: what is wrong`` line per mistake; the attributes
+    of the first are the object's own (so it still reads as one ConfigError where one is expected)."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        if not errors:
+            raise ValueError("ConfigErrors needs at least one error")
+        first = errors[0]
+        super().__init__(first.file, first.line, first.field, first.problem)
+        self.errors = list(errors)
+        self.args = ("\n".join(str(e) for e in self.errors),)
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
+
+
+def short_list(items: list[str]) -> str:
+    """Names for a one-line message: all of a few, the first and last of many."""
+    if len(items) <= 8:
+        return ", ".join(items)
+    return f"{', '.join(items[:3])}, ... {items[-1]} ({len(items)} in all)"
+
+
 def one_line(text: str) -> str:
     """Control characters (a newline in a quoted YAML key, say) escaped, so a message stays one line."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

@@ -14,3 +14,8 @@ def fixtures_dir() -> Path:
             return candidate
     raise FileNotFoundError("rackval's fixtures/ data folder is missing from this installation")
 
+
+
+def schema_file(kind: str) -> Path:
+    """The JSON Schema shipped for a kind of file (plan, envelope, station), as `rackval schema` prints it."""
+    return _PKG / "schemas" / f"{kind}.schema.json"

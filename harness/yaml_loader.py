@@ -183,17 +183,28 @@ MESSAGES = {
 def config_error(exc: ValidationError, *, name: str, data: Any, node: Any, prefix: tuple[Any, ...] = (),
                  tag_names: list[str] | None = None) -> ConfigError:
     """The first pydantic error as a ConfigError pointing at its line in the YAML source."""
-    err = exc.errors(include_url=False)[0]
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-    bad_key = "[key]" in loc  # pydantic's marker for a mapping key (not its value) that is wrong
-    path = prefix + tuple(p for p in loc if p != "[key]")
-    path = _strip_union_tags(path, data)
-    msg = MESSAGES.get(err["type"], err["msg"])
-    if bad_key:
-        msg = f"not a valid key here: {msg}"
-    if err["type"] == "union_tag_invalid" and tag_names:
-        msg = f"unknown kind (known: {', '.join(tag_names)})"
-    return ConfigError(name, line_of(node, path) if node is not None else 1, field_name(path) or DOCUMENT, msg)
+    return config_errors(exc, name=name, data=data, node=node, prefix=prefix, tag_names=tag_names)[0]
+
+
+def config_errors(exc: ValidationError, *, name: str, data: Any, node: Any, prefix: tuple[Any, ...] = (),
+                  tag_names: list[str] | None = None) -> list[ConfigError]:
+    """Every pydantic error as a ConfigError pointing at its line (``rackval station validate`` lists them
+    all; a run stops at the first)."""
+    out: list[ConfigError] = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        bad_key = "[key]" in loc  # pydantic's marker for a mapping key (not its value) that is wrong
+        path = prefix + tuple(p for p in loc if p != "[key]")
+        path = _strip_union_tags(path, data)
+        msg = MESSAGES.get(err["type"], err["msg"].removeprefix("Value error, "))  # our own validators' words
+        if bad_key:
+            msg = f"not a valid key here: {msg}"
+        if err["type"] == "union_tag_invalid" and tag_names:
+            msg = f"unknown kind (known: {', '.join(tag_names)})"
+        error = ConfigError(name, line_of(node, path) if node is not None else 1, field_name(path) or DOCUMENT, msg)
+        if str(error) not in {str(e) for e in out}:  # a union reports one wrong value once per member
+            out.append(error)
+    return out
 
 
 def validate(model: type[M], data: Any, *, name: str, node: Any = None, context: dict[str, Any] | None = None) -> M:
@@ -224,12 +235,18 @@ def _strip_union_tags(path: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
     return tuple(out)
 
 
-def load_model(model: type[M], path: Path, *, context: dict[str, Any] | None = None) -> M:
+def read_mapping(path: Path) -> Any:
+    """A config file's top-level mapping (round-trip node, with lines); empty or not a mapping is an error."""
     node = read_yaml(path)
     if node is None:
         raise ConfigError(str(path), 1, DOCUMENT, "file is empty")
     if not isinstance(node, dict):
         raise ConfigError(str(path), _start_line(node), DOCUMENT,
                           f"expected a mapping (key: value lines) at the top level, not {_kind(node)}")
+    return node
+
+
+def load_model(model: type[M], path: Path, *, context: dict[str, Any] | None = None) -> M:
+    node = read_mapping(path)
     ctx = {"base_dir": path.parent, "file": str(path), **(context or {})}
     return validate(model, to_plain(node), name=str(path), node=node, context=ctx)

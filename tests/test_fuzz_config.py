@@ -196,8 +196,9 @@ def mutations(draw: st.DrawFn, text: str) -> Mutated:
 runner = CliRunner()
 
 
-def check(args: list[str], target: Path, m: Mutated, *, ok_line: str | None = None) -> str:
-    """Run the CLI in process; accepted (exit 0, or ``ok_line`` on stderr) or exactly one error line."""
+def check(args: list[str], target: Path, m: Mutated, *, ok_line: str | None = None, several: bool = False) -> str:
+    """Run the CLI in process; accepted (exit 0, or ``ok_line`` on stderr) or exactly one error line (or, with
+    ``several``, one line per mistake); returns the error lines."""
     result = runner.invoke(app, args, catch_exceptions=True)
     out, err = result.stdout, result.stderr
     assert result.exception is None or isinstance(result.exception, SystemExit), (m.what, repr(result.exception))
@@ -210,17 +211,18 @@ def check(args: list[str], target: Path, m: Mutated, *, ok_line: str | None = No
         return ""
     assert result.exit_code == 2, (m.what, result.exit_code, out, err)
     lines = err.splitlines()
-    assert len(lines) == 1, (m.what, lines)
-    match = LINE.match(lines[0])
-    assert match, (m.what, lines[0])
-    assert match["file"] == str(target), (m.what, lines[0])
+    assert len(lines) == 1 or (several and lines), (m.what, lines)
+    matches = [LINE.match(ln) for ln in lines]
+    assert all(matches), (m.what, lines)
     n_lines = m.data.count(b"\n") + 1
-    assert 1 <= int(match["line"]) <= n_lines, (m.what, lines[0])
+    for match in matches:
+        assert match["file"] == str(target), (m.what, match.string)
+        assert 1 <= int(match["line"]) <= n_lines, (m.what, match.string)
     if m.line is not None:
-        assert int(match["line"]) == m.line, (m.what, lines[0])
+        assert any(int(x["line"]) == m.line for x in matches), (m.what, lines)
     if m.field_end is not None:
-        assert match["field"].endswith(m.field_end), (m.what, lines[0])
-    return lines[0]
+        assert any(x["field"].endswith(m.field_end) for x in matches), (m.what, lines)
+    return "\n".join(lines)
 
 
 def _copy_plan(src: Path, dst_dir: Path) -> Path:
@@ -263,8 +265,9 @@ def test_fuzzed_envelopes_exit_2_with_one_line(tmp_path_factory: pytest.TempPath
 
 # ---------------------------------------------------------------------------------------- stations
 @pytest.fixture(scope="module")
-def sim_station_text(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A station file exactly as the simulated station writes it (its simulators are stopped again)."""
+def sim_station_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A station file exactly as the simulated station writes it, with its secrets and CA files beside it
+    (its simulators are stopped again)."""
     from harness.clock import RealClock
     from harness.config.profile import load_profile
     from harness.sim.station import SimStation
@@ -276,7 +279,12 @@ def sim_station_text(tmp_path_factory: pytest.TempPathFactory) -> str:
         sim.write_station_file(path)
     finally:
         sim.stop()
-    return path.read_text(encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def sim_station_text(sim_station_path: Path) -> str:
+    return sim_station_path.read_text(encoding="utf-8")
 
 
 NO_SERIAL = "command line: --rack-serial"  # a valid station gets as far as asking for the serial
@@ -285,18 +293,58 @@ NO_SERIAL = "command line: --rack-serial"  # a valid station gets as far as aski
 @FUZZ
 @given(data=st.data())
 def test_fuzzed_station_files_exit_2_before_touching_anything(tmp_path_factory: pytest.TempPathFactory,
-                                                              sim_station_text: str, data: st.DataObject) -> None:
+                                                              sim_station_path: Path, sim_station_text: str,
+                                                              data: st.DataObject) -> None:
     work = tmp_path_factory.mktemp("st")
+    for beside in sim_station_path.parent.iterdir():  # the secrets and CA files the station names
+        (work / beside.name).write_bytes(beside.read_bytes())
     station = work / "station.yaml"
     m = data.draw(mutations(sim_station_text), label="mutation")
     station.write_bytes(m.data)
-    line = check(["run", str(SMOKE), "--station", str(station)], station, m, ok_line=NO_SERIAL)
-    if not line:  # accepted by the CLI: the loader it uses must agree
+    lines = check(["run", str(SMOKE), "--station", str(station)], station, m, ok_line=NO_SERIAL, several=True)
+    if not lines:  # accepted by the CLI: the loader it uses must agree
         load_station(station)
     else:
-        with pytest.raises(ConfigError) as exc:
+        try:
             load_station(station)
-        assert str(exc.value) == line
+        except ConfigError as exc:  # the loader's error is among those listed
+            assert str(exc) in lines.splitlines(), (m.what, str(exc), lines)
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzzed_station_files_get_every_mistake_listed_one_line_each(tmp_path_factory: pytest.TempPathFactory,
+                                                                     sim_station_path: Path,
+                                                                     data: st.DataObject) -> None:
+    """`rackval station validate` lists every mistake (not one): each line ``file:line: field: message`` of the
+    mutated file, the one a run would stop at among them, and none for a file a run accepts."""
+    work = tmp_path_factory.mktemp("sv")
+    for beside in sim_station_path.parent.iterdir():  # the secrets and CA files the station names
+        (work / beside.name).write_bytes(beside.read_bytes())
+    station = work / "station.yaml"
+    m = data.draw(mutations(sim_station_path.read_text(encoding="utf-8")), label="mutation")
+    station.write_bytes(m.data)
+    result = runner.invoke(app, ["station", "validate", str(station)], catch_exceptions=True)
+    assert result.exception is None or isinstance(result.exception, SystemExit), (m.what, repr(result.exception))
+    assert "Traceback" not in result.stdout + result.stderr, (m.what, result.stderr)
+    if result.exit_code == 0:
+        assert not m.must_fail, f"{m.what}: accepted, but it must be refused"
+        load_station(station)  # what the station check accepts, a run's loader accepts
+        return
+    assert result.exit_code == 2, (m.what, result.exit_code, result.stdout, result.stderr)
+    matches = [LINE.match(ln) for ln in result.stderr.splitlines()]
+    assert matches and all(matches), (m.what, result.stderr)
+    n_lines = m.data.count(b"\n") + 1
+    for match in matches:
+        assert match["file"] == str(station) and 1 <= int(match["line"]) <= n_lines, (m.what, match.string)
+    if m.line is not None:
+        assert any(int(x["line"]) == m.line for x in matches), (m.what, result.stderr)
+    if m.field_end is not None:
+        assert any(x["field"].endswith(m.field_end) for x in matches), (m.what, result.stderr)
+    try:
+        load_station(station)
+    except ConfigError as exc:  # the run's first error is among those listed
+        assert str(exc) in result.stderr.splitlines(), (m.what, str(exc), result.stderr)
 
 
 # ---------------------------------------------------------------------------------------- fixed cases

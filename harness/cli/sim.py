@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from harness.cli.app import EXIT_BAD_INPUT, app, console, print_error
+from harness.cli.choices import completer, listed, profile_names
 from harness.clock import RealClock
 from harness.config.profile import load_profile
 from harness.errors import ConfigError
@@ -17,12 +18,14 @@ from harness.errors import ConfigError
 
 @app.command()
 def sim(
-    profile: Annotated[str, typer.Option("--profile", help="rack profile (fixtures/profiles)")] = "mini",
-    station_out: Annotated[Path, typer.Option("--station-out", help="where to write the station file")] = Path(
-        "sim-station.yaml"),
+    profile: Annotated[str, typer.Option("--profile", metavar="SKU", autocompletion=completer(profile_names),
+                                         help=listed("rack profile", profile_names))] = "mini",
+    station_out: Annotated[Path, typer.Option("--station-out", metavar="FILE",
+                                              help="where to write the station file")] = Path("sim-station.yaml"),
     speed: Annotated[float, typer.Option("--speed", help="simulated seconds per real second")] = 1.0,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-    rack_serial: Annotated[str, typer.Option("--rack-serial")] = "SIM-0001",
+    seed: Annotated[int, typer.Option("--seed", help="seed of the simulated rack's noise and delays")] = 0,
+    rack_serial: Annotated[str, typer.Option("--rack-serial", metavar="SERIAL",
+                                             help="the simulated rack's serial")] = "SIM-0001",
 ) -> None:
     """Serve a simulated station on 127.0.0.1 until Ctrl-C, and write a station file for it."""
     from harness.sim.station import SimStation  # the simulators load only when one is served

@@ -84,7 +84,7 @@ class Profile(Strict):
 
     @model_validator(mode="after")
     def _feeds_exist(self) -> Profile:
-        psus = {f"{s}.psu{i + 1}" for g in self.shelves for s in g.names() for i in range(g.psus)}
+        psus = set(self.psu_names())
         for pdu in self.pdus:
             for outlet, feed in pdu.feeds.items():
                 if not 1 <= outlet <= pdu.outlets:
@@ -98,6 +98,10 @@ class Profile(Strict):
 
     def shelf_names(self) -> list[str]:
         return [n for g in self.shelves for n in g.names()]
+
+    def psu_names(self) -> list[str]:
+        """Every PSU as the outlets' feeds name it: ``shelfN.psuM``."""
+        return [f"{s}.psu{i + 1}" for g in self.shelves for s in g.names() for i in range(g.psus)]
 
 
 def profile_path(name_or_path: str, base_dir: Path | None = None) -> Path:

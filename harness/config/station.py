@@ -23,20 +23,24 @@ class Strict(BaseModel):
 
 
 class BmcEndpoint(Strict):
-    name: str = Field(min_length=1)
-    url: str = Field(pattern=r"^https?://[^/\s]+")
-    role: BmcRole = "compute_tray"
+    """A Redfish service: a tray's BMC, the rack manager, a power shelf controller or the CDU."""
+
+    name: str = Field(min_length=1, description="a tray's name in the rack profile (compute01), or the device's")
+    url: str = Field(pattern=r"^https?://[^/\s]+", description="the Redfish service root's host, https://10.0.0.11")
+    role: BmcRole = Field(default="compute_tray", description="what the BMC manages")
     credentials: str = Field(min_length=1, description="name of a credential set")
     ca_file: str | None = Field(default=None, description="CA bundle that signs the BMC's certificate")
 
 
 class PduEndpoint(Strict):
-    name: str = Field(min_length=1)
-    host: str = Field(min_length=1)
-    port: int = Field(default=161, ge=1, le=65535)
-    vendor: str = "apc_rpdu2"
-    snmp_version: Literal["2c", "3"] = "3"
-    credentials: str = Field(min_length=1)
+    """A switched rack PDU reached over SNMP, and what each of its outlets feeds."""
+
+    name: str = Field(min_length=1, description="the PDU's name in the rack profile (pdu1)")
+    host: str = Field(min_length=1, description="the PDU's address")
+    port: int = Field(default=161, ge=1, le=65535, description="SNMP UDP port")
+    vendor: str = Field(default="apc_rpdu2", description="SNMP vendor map (harness/drivers/snmp/maps)")
+    snmp_version: Literal["2c", "3"] = Field(default="3", description="3 (authPriv) or 2c (community)")
+    credentials: str = Field(min_length=1, description="name of a credential set")
     outlets: dict[int, str] = Field(description="outlet number -> what it feeds, e.g. shelf1.psu1")
 
     @field_validator("vendor")
@@ -57,12 +61,24 @@ class PduEndpoint(Strict):
 
 
 class InstrumentEndpoint(Strict):
-    name: str = Field(min_length=1)
-    role: InstrumentRole
-    model: str = Field(min_length=1, description="driver dialect, e.g. chroma63600")
+    """A bench instrument reached over VISA/SCPI."""
+
+    name: str = Field(min_length=1, description="the instrument's name (eload, analyzer)")
+    role: InstrumentRole = Field(description="what it does in a run")
+    model: str = Field(min_length=1, description="driver dialect, e.g. chroma63600 (harness/drivers/visa/dialects)")
     resource: str = Field(min_length=1, description="VISA resource string")
-    calibration_due: date | None = None
-    simulated: bool = False
+    calibration_due: date | None = Field(default=None, description="YYYY-MM-DD; a run refuses an instrument past it")
+    simulated: bool = Field(default=False, description="a simulator, exempt from calibration")
+
+    def calibration_problem(self, today: date) -> str | None:
+        """Why this instrument may not be used today (only a simulated instrument is exempt), or None."""
+        if self.simulated:
+            return None
+        if self.calibration_due is None:
+            return "no calibration_due date in the station file"
+        if self.calibration_due < today:
+            return f"calibration expired on {self.calibration_due}"
+        return None
 
     @field_validator("model")
     @classmethod
@@ -85,10 +101,12 @@ class HostEndpoint(Strict):
 
 
 class Timeouts(Strict):
-    redfish_s: float = Field(default=10.0, gt=0)
-    snmp_s: float = Field(default=1.0, gt=0)
+    """How long to wait for each protocol's answer."""
+
+    redfish_s: float = Field(default=10.0, gt=0, description="one Redfish (HTTP) request; also SSH")
+    snmp_s: float = Field(default=1.0, gt=0, description="one SNMP request")
     snmp_retries: int = Field(default=1, ge=0, le=5, description="GETs only; SETs are never retried")
-    visa_ms: int = Field(default=5000, gt=0)
+    visa_ms: int = Field(default=5000, gt=0, description="one SCPI exchange, in milliseconds")
 
 
 class RackWiring(Strict):
@@ -97,13 +115,13 @@ class RackWiring(Strict):
     Instruments listed at the station level are shared by every rack (and locked while a rack's
     run uses them)."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="the rack's name (--rack NAME)")
     serial: str | None = Field(default=None, description="expected rack serial (used by --all-racks)")
     profile: str | None = Field(default=None, description="the rack's SKU when it differs from the station's")
-    bmcs: list[BmcEndpoint] = Field(min_length=1)
-    pdus: list[PduEndpoint] = Field(default_factory=list)
-    instruments: list[InstrumentEndpoint] = Field(default_factory=list)
-    hosts: list[HostEndpoint] = Field(default_factory=list)
+    bmcs: list[BmcEndpoint] = Field(min_length=1, description="the rack's Redfish services")
+    pdus: list[PduEndpoint] = Field(default_factory=list, description="the PDUs feeding the rack")
+    instruments: list[InstrumentEndpoint] = Field(default_factory=list, description="this rack's own instruments")
+    hosts: list[HostEndpoint] = Field(default_factory=list, description="tray hosts reached over SSH")
 
     @field_validator("profile")
     @classmethod
@@ -114,18 +132,18 @@ class RackWiring(Strict):
 
 
 class Station(Strict):
-    station_id: str = Field(min_length=1)
+    station_id: str = Field(min_length=1, description="names the station in every result")
     profile: str = Field(min_length=1, description="rack profile (SKU) name or path")
-    simulated: bool = False
+    simulated: bool = Field(default=False, description="written by rackval sim")
     speed: float = Field(default=1.0, gt=0, description="a simulated station's time scale (rackval sim --speed)")
-    credentials_file: str | None = None
-    power_on_stagger_s: float = Field(default=1.0, ge=0)
-    bmcs: list[BmcEndpoint] = Field(default_factory=list)
-    pdus: list[PduEndpoint] = Field(default_factory=list)
-    instruments: list[InstrumentEndpoint] = Field(default_factory=list)
-    hosts: list[HostEndpoint] = Field(default_factory=list)
+    credentials_file: str | None = Field(default=None, description="YAML of credential sets, relative to this file")
+    power_on_stagger_s: float = Field(default=1.0, ge=0, description="seconds between outlets switched on")
+    bmcs: list[BmcEndpoint] = Field(default_factory=list, description="the rack's Redfish services")
+    pdus: list[PduEndpoint] = Field(default_factory=list, description="the PDUs feeding the rack")
+    instruments: list[InstrumentEndpoint] = Field(default_factory=list, description="bench instruments")
+    hosts: list[HostEndpoint] = Field(default_factory=list, description="tray hosts reached over SSH")
     racks: list[RackWiring] = Field(default_factory=list, description="several racks on one station")
-    timeouts: Timeouts = Timeouts()
+    timeouts: Timeouts = Field(default=Timeouts(), description="per-protocol timeouts")
     base_dir: str = Field(default=".", exclude=True)
 
     @model_validator(mode="before")
@@ -207,15 +225,11 @@ class Credentials:
         self._file: dict[str, dict[str, str]] = {k: dict(v) for k, v in (mapping or {}).items()}
         self._path: Path | None = None
         if station.credentials_file and mapping is None:
-            path = self._path = station.path(station.credentials_file)
-            node = read_yaml(path)
-            data = to_plain(node) or {}
-            if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
-                raise ConfigError(str(path), 1, DOCUMENT, "expected: credential set name -> {field: value}")
-            self._file = {str(k): {str(f): str(x) for f, x in v.items()} for k, v in data.items()}
+            self._path = station.path(station.credentials_file)
+            self._file = read_credentials_file(self._path)
 
     def get(self, cred_set: str, field: str) -> str:
-        env_name = f"RACKVAL_CRED_{cred_set}_{field}".upper().replace("-", "_")
+        env_name = credential_env_name(cred_set, field)
         env = os.environ.get(env_name)
         if env is not None:
             return env
@@ -235,6 +249,19 @@ class Credentials:
         vals = [v for fields in self._file.values() for v in fields.values()]
         vals += [v for k, v in os.environ.items() if k.startswith("RACKVAL_CRED_")]
         return [v for v in vals if len(v) >= 4]
+
+
+def credential_env_name(cred_set: str, field: str) -> str:
+    """The environment variable that supplies one credential field (it wins over the file)."""
+    return f"RACKVAL_CRED_{cred_set}_{field}".upper().replace("-", "_")
+
+
+def read_credentials_file(path: Path) -> dict[str, dict[str, str]]:
+    """A credentials file: credential set name -> {field: value}."""
+    data = to_plain(read_yaml(path)) or {}
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise ConfigError(str(path), 1, DOCUMENT, "expected: credential set name -> {field: value}")
+    return {str(k): {str(f): str(x) for f, x in v.items()} for k, v in data.items()}
 
 
 def load_station(path: Path) -> Station:

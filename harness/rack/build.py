@@ -60,14 +60,9 @@ def declared_outlets(station: Station) -> list[Outlet]:
 
 def check_calibration(station: Station, today: date) -> None:
     """An expired calibration stops a hardware run before it starts (simulated instruments are exempt)."""
-    problems = []
-    for inst in station.instruments:
-        if inst.simulated:  # only a simulated instrument is exempt, not one on a "simulated" station
-            continue
-        if inst.calibration_due is None:
-            problems.append(f"instrument {inst.name}: no calibration_due date in the station file")
-        elif inst.calibration_due < today:
-            problems.append(f"instrument {inst.name}: calibration expired on {inst.calibration_due}")
+    # only a simulated instrument is exempt, not one on a "simulated" station
+    problems = [f"instrument {inst.name}: {why}" for inst in station.instruments
+                if (why := inst.calibration_problem(today)) is not None]
     if problems:
         raise Refused("; ".join(problems))
 

@@ -2,7 +2,9 @@
 
 Returns the station, the rack profile, the credentials and the secret values outputs must be scrubbed
 of; for a `rackval sim --speed N` station the clock runs N times faster, so plan seconds stay
-simulated seconds. A plan written for another SKU is refused here, before anything is connected.
+simulated seconds. A station file with any mistake (``harness.config.station_check``: outlets, feeds,
+trays, credentials, calibration) and a plan written for another SKU are refused here, before anything is
+connected.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from harness.clock import Clock, RealClock, VirtualClock
 from harness.config.plan import LoadedPlan
 from harness.config.profile import Profile, load_profile
 from harness.config.station import Credentials, Station, load_station, select_rack
+from harness.config.station_check import check_station_file
 from harness.errors import ConfigError
 from harness.run.options import SIM_TLS, RunOptions
 from harness.run.resume import PriorRun
@@ -43,6 +46,7 @@ def open_station(opt: RunOptions, plan: LoadedPlan, clock: Clock, prior: PriorRu
     else:
         if opt.station_path is None:
             raise ConfigError("command line", None, "--station", "give --station FILE or --sim")
+        check_station_file(opt.station_path, rack=opt.rack)  # every mistake at once, before anything is touched
         station = select_rack(load_station(opt.station_path), opt.rack, str(opt.station_path))
         if station.speed != 1.0:  # a `rackval sim --speed N` station: plan seconds are simulated seconds
             clock = RealClock(speed=station.speed)

@@ -14,6 +14,7 @@ from pathlib import Path
 from ruamel.yaml import YAML
 
 from harness.config.station import Station
+from harness.paths import schema_file
 
 Secrets = Mapping[str, Mapping[str, str]]  # credential set -> field -> value
 
@@ -42,7 +43,7 @@ def write_station_file(path: Path, station: Station, secrets: Secrets, *, header
         ca_path.write_bytes(Path(ca_file).read_bytes())
         for bmc in data.get("bmcs", []):
             bmc["ca_file"] = ca_path.name
-    with path.open("w", encoding="utf-8") as fh:
-        fh.write(f"# {header}\n")
+    with path.open("w", encoding="utf-8") as fh:  # the schema line lets an editor check the file while it is edited
+        fh.write(f"# yaml-language-server: $schema={schema_file('station').as_uri()}\n# {header}\n")
         YAML().dump(data, fh)
     return secrets_path
