@@ -8,7 +8,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from typing import Any, Self
 
 import pytest
 import requests
@@ -152,7 +152,7 @@ class TinyServer:
         self.runner: web.AppRunner | None = None
         self.url = ""
 
-    def __enter__(self) -> TinyServer:
+    def __enter__(self) -> Self:
         self.thread.start()
 
         async def start() -> int:

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import PASSWORD, ROOT, USER
 from ruamel.yaml import YAML
 
 from harness.clock import RealClock, VirtualClock
@@ -36,8 +37,6 @@ from harness.sim.redfish.server import RedfishFleet
 from harness.sim.redfish.tls import make_ca
 from harness.sim.station import SimStation
 
-ROOT = Path(__file__).resolve().parent.parent
-USER, PASSWORD = "rackval", "security-test-pw"
 CLI = [sys.executable, "-m", "harness.cli"]
 
 
