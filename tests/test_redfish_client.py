@@ -3,62 +3,39 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import ipaddress
 import json
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 import requests
 from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from conftest import PASSWORD, USER
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.clock import VirtualClock
-from harness.config.profile import load_profile
 from harness.drivers.redfish.client import BmcClient
 from harness.errors import PowerActionUncertain, RedfishError, RedfishUnreachable
 from harness.sim.physics import RackTwin
 from harness.sim.redfish.server import RedfishFleet
+from harness.sim.redfish.tls import TlsFiles
 
-USER, PASSWORD = "admin", "sim-secret"
 V1 = "/redfish/v1"
+# A client that must give up on a server holding its request: the hold lasts until the test releases
+# it, so this timeout always expires; it only has to be long enough for the ordinary requests before
+# it (login, a GET) on a busy machine.
+GIVE_UP_S = 2.0
+CEILING_S = 30.0  # a timeout that only turns a hang into a failure (the server answers, or refuses at once)
 
 
 # ---------------------------------------------------------------------------------------- simulated rack
 @pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock()
-
-
-@pytest.fixture
-def twin(clock: VirtualClock) -> RackTwin:
-    t = RackTwin(load_profile("mini"), clock)
-    t.start_powered()
-    return t
-
-
-@pytest.fixture
-def fleet(twin: RackTwin) -> Iterator[RedfishFleet]:
-    f = RedfishFleet(twin, username=USER, password=PASSWORD)
-    f.start()
-    yield f
-    f.stop()
-
-
-@pytest.fixture
 def bmc(fleet: RedfishFleet, clock: VirtualClock) -> Iterator[BmcClient]:
-    with BmcClient("compute01", fleet.endpoints["compute01"], USER, PASSWORD, clock=clock, timeout_s=5) as c:
+    with BmcClient("compute01", fleet.endpoints["compute01"], USER, PASSWORD, clock=clock, timeout_s=CEILING_S) as c:
         yield c
 
 
@@ -101,7 +78,7 @@ def test_login_errors_are_typed(fleet: RedfishFleet, clock: VirtualClock) -> Non
         bad.login()
     assert exc.value.status == 401 and not isinstance(exc.value, RedfishUnreachable)
     assert "wrong" not in str(exc.value)
-    gone = BmcClient("gone", f"http://127.0.0.1:{free_port()}", USER, PASSWORD, clock=clock, timeout_s=1)
+    gone = BmcClient("gone", f"http://127.0.0.1:{free_port()}", USER, PASSWORD, clock=clock, timeout_s=CEILING_S)
     assert gone.is_up() is False
     with pytest.raises(RedfishUnreachable):
         gone.login()
@@ -175,7 +152,7 @@ class TinyServer:
         self.runner: web.AppRunner | None = None
         self.url = ""
 
-    def __enter__(self) -> TinyServer:
+    def __enter__(self) -> Self:
         self.thread.start()
 
         async def start() -> int:
@@ -251,20 +228,27 @@ def fake_bmc(overrides: dict[tuple[str, str], Handler] | None = None,
 
 
 def test_post_without_answer_is_uncertain_and_sent_once() -> None:
-    async def slow_reset(request: web.Request) -> web.StreamResponse:
-        await asyncio.sleep(1.5)  # past the client's timeout
+    """The BMC receives the Reset and holds it until the client has given up: the client must say
+    "uncertain" and never send it again (the DMTF library would re-send it on its own)."""
+    release = asyncio.Event()  # set on the server's loop once the client has given up
+
+    async def held_reset(request: web.Request) -> web.StreamResponse:
+        await release.wait()
         return web.Response(status=204)
 
-    app, counts = fake_bmc({("POST", TARGET): slow_reset})
+    app, counts = fake_bmc({("POST", TARGET): held_reset})
     with TinyServer(app) as srv:
-        c = BmcClient("slow", srv.url, USER, PASSWORD, timeout_s=0.3, clock=VirtualClock())
-        c.login()
-        t0 = time.monotonic()
-        with pytest.raises(PowerActionUncertain, match="do not re-send"):
-            c.reset("ForceOff")
-        assert time.monotonic() - t0 < 1.2
-        time.sleep(0.5)  # a library retry would have arrived by now
+        c = BmcClient("slow", srv.url, USER, PASSWORD, timeout_s=GIVE_UP_S, clock=VirtualClock())
+        try:
+            c.login()
+            with pytest.raises(PowerActionUncertain, match="do not re-send"):  # its own timeout: no answer yet
+                c.reset("ForceOff")
+        finally:
+            srv.loop.call_soon_threadsafe(release.set)
+        # a re-send would have left before reset() raised, so it reaches the server before this later request
+        assert c.power_state() == "On"
         assert counts[f"POST {TARGET}"] == 1
+        c.close()
 
 
 def test_server_side_rejection_carries_extended_info() -> None:
@@ -390,7 +374,7 @@ def test_garbage_payloads_raise_only_redfish_errors(garbage_server: tuple[str, d
     url, reply = garbage_server
     reply.update(status=status, body=body,
                  headers={"Retry-After": retry_after} if retry_after and retry_after.isprintable() else {})
-    c = BmcClient("garbage", url, USER, PASSWORD, clock=VirtualClock(), timeout_s=2)
+    c = BmcClient("garbage", url, USER, PASSWORD, clock=VirtualClock(), timeout_s=CEILING_S)
     c.login()
     for op in (c.power_state, c.power_watts, c.sensors, c.identity, lambda: c.reset("On")):
         try:
@@ -403,38 +387,10 @@ def test_garbage_payloads_raise_only_redfish_errors(garbage_server: tuple[str, d
 
 
 # ---------------------------------------------------------------------------------------- TLS
-def _ca_and_server_cert(tmp: Path) -> tuple[Path, ssl.SSLContext]:
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rackval test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-          .not_valid_after(now + dt.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    ca_file, cert_file, key_file = tmp / "ca.pem", tmp / "server.pem", tmp / "server.key"
-    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(cert_file, key_file)
-    return ca_file, ctx
-
-
-def test_https_is_verified(tmp_path: Path) -> None:
-    ca_file, ctx = _ca_and_server_cert(tmp_path)
+def test_https_is_verified(test_ca: TlsFiles) -> None:
     app, _ = fake_bmc()
-    with TinyServer(app, ssl_context=ctx) as srv:
-        with BmcClient("tls", srv.url, USER, PASSWORD, ca_file=str(ca_file), clock=VirtualClock()) as c:
+    with TinyServer(app, ssl_context=test_ca.server_context()) as srv:
+        with BmcClient("tls", srv.url, USER, PASSWORD, ca_file=str(test_ca.ca_file), clock=VirtualClock()) as c:
             assert c.power_state() == "On"
         untrusted = BmcClient("tls", srv.url, USER, PASSWORD, clock=VirtualClock())  # system store only
         assert untrusted.is_up() is False

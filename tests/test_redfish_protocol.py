@@ -8,31 +8,19 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+from conftest import PASSWORD, USER
 
 from harness.clock import VirtualClock
-from harness.config.profile import load_profile
 from harness.drivers.redfish.client import BmcClient
 from harness.sim.physics import RackTwin
 from harness.sim.redfish.server import RedfishFleet
 
-USER, PASSWORD = "admin", "sim-secret"
 V1 = "/redfish/v1"
 
 
 @pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock()
-
-
-@pytest.fixture
-def twin(clock: VirtualClock) -> RackTwin:
-    t = RackTwin(load_profile("mini"), clock)
-    t.start_powered()
-    return t
-
-
-@pytest.fixture
 def fleet(twin: RackTwin) -> Iterator[RedfishFleet]:
+    """The conftest fleet, with compute02 serving the legacy (Thermal/Power) resource tree."""
     with RedfishFleet(twin, username=USER, password=PASSWORD, personalities={"compute02": "legacy"}) as f:
         yield f
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from conftest import PASSWORD, USER
 
 from harness.clock import VirtualClock
 from harness.config.profile import load_profile
@@ -15,9 +16,8 @@ from harness.errors import RedfishError
 from harness.sim.physics import RackTwin
 from harness.sim.redfish.server import RACK_MANAGER, RedfishFleet
 
-USER, PASSWORD = "admin", "sim-secret"
 
-
+# The nvl72 rack, set up once for the module (the tests read it; the two that fault it undo the fault).
 @pytest.fixture(scope="module")
 def clock() -> VirtualClock:
     return VirtualClock()

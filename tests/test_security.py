@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import PASSWORD, ROOT, USER
 from ruamel.yaml import YAML
 
 from harness.clock import RealClock, VirtualClock
@@ -36,8 +37,6 @@ from harness.sim.redfish.server import RedfishFleet
 from harness.sim.redfish.tls import make_ca
 from harness.sim.station import SimStation
 
-ROOT = Path(__file__).resolve().parent.parent
-USER, PASSWORD = "rackval", "security-test-pw"
 CLI = [sys.executable, "-m", "harness.cli"]
 
 
@@ -80,9 +79,10 @@ def test_a_station_with_the_wrong_ca_stops_before_any_power_action_naming_the_bm
                  "bmcs": [{"name": "compute01", "url": tls_fleet.endpoints["compute01"], "credentials": "bmc",
                            "ca_file": str(other.ca_file)}]}, station.open("w", encoding="utf-8"))
     before = tls_fleet.twin.host_state("compute01")
+    # ~10 s on a quiet machine, minutes on a loaded one: the timeout only turns a hang into a failure
     out = subprocess.run([*CLI, "run", str(ROOT / "tests" / "plans" / "mini_probe.yaml"), "--station", str(station),
                           "--rack-serial", "SIM-0001", "--yes", "--out", str(tmp_path / "run"),
-                          "--store", f"sqlite:///{tmp_path}/r.db"], capture_output=True, text=True, timeout=300,
+                          "--store", f"sqlite:///{tmp_path}/r.db"], capture_output=True, text=True, timeout=900,
                          cwd=tmp_path, stdin=subprocess.DEVNULL, check=False)
     text = " ".join(out.stderr.split())
     assert out.returncode == 3, out.stdout + out.stderr

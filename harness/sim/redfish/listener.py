@@ -15,7 +15,8 @@ answer. Two layers do that:
 
 **Faults** (``RedfishFleet.inject``) are windows in *simulated* time, judged at request time, so
 they are deterministic under a VirtualClock; only ``slow`` is real time, because it exists to
-outlast the client's real-time timeout. Each time a fault meets a request (or a connection) it says so in
+outlast the client's real-time timeout (a reply it holds goes on at once when the fault is cleared, so a
+test can hold a request "forever" and release it when it has asserted). Each time a fault meets a request (or a connection) it says so in
 the station's fault log (``harness/sim/faults/log.py``), so a test sees that it acted, not just that it was
 armed.
 """
@@ -106,6 +107,7 @@ class ListenerFaults:
     next_evict: float = math.inf
     slow_s: float = 0.0
     slow_methods: tuple[str, ...] = ()  # empty: every method
+    cleared: asyncio.Event = field(default_factory=asyncio.Event)  # set by RedfishFleet.clear: held replies go on
     twin_undo: list[Any] = field(default_factory=list)  # callables that clear twin-level faults
     wire: WireFault | None = None  # replies corrupted on the wire (harness/sim/faults/wire.py)
 
@@ -240,7 +242,8 @@ class ServiceListener:
         if f.slow_s > 0 and (not f.slow_methods or request.method in f.slow_methods):
             self.fault_acted("slow", f"reply held back {f.slow_s:g} s", f"{request.method} {request.path}")
             await request.read()  # received, then processed slowly: the action still happens once
-            await asyncio.sleep(self.faults.slow_s)  # real time: it exists to outlast a real client timeout
+            with contextlib.suppress(TimeoutError):  # real time: it exists to outlast a real client timeout
+                await asyncio.wait_for(f.cleared.wait(), f.slow_s)  # ... or until the fault is cleared
         booting = self.booting_for()
         if booting > 0:
             if self.now() < f.injected_booting_until:

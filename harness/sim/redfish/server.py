@@ -109,7 +109,7 @@ class RedfishFleet:
           then 503 + Retry-After for ``booting_s``, as a rebooting BMC; sessions are lost.
         - ``booting`` (``seconds``=20): 503 + Retry-After only.
         - ``slow`` (``delay_s``, real seconds; ``methods`` e.g. ("POST",), default all): replies are
-          delayed (to outlast a client timeout).
+          delayed (to outlast a client timeout); :meth:`clear` lets the replies still held go on.
         - ``evict_sessions`` (``every_s``): every session is dropped now (clients get 401 NoValidSession),
           and again every ``every_s`` simulated seconds if given (a BMC that keeps losing its sessions).
         - ``stuck_sensor`` (``sensor``, ``value``) / ``nan_sensor`` (``sensor``): a tray sensor such as
@@ -160,9 +160,10 @@ class RedfishFleet:
     def clear(self, name: str) -> None:
         """Clear every fault injected into ``name`` (twin faults are undone too)."""
         svc = self.service(name)
-        undo = svc.faults.twin_undo
-        svc.faults = ListenerFaults()
-        for fn in reversed(undo):
+        old, svc.faults = svc.faults, ListenerFaults()
+        if self._loop is not None:  # requests the slow fault holds are answered now (the event lives on the loop)
+            self._loop.call_soon_threadsafe(old.cleared.set)
+        for fn in reversed(old.twin_undo):
             fn()
 
     # ------------------------------------------------------------------ events from the twin
