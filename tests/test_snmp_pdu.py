@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
-import socket
 import subprocess
-import threading
-from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pyasn1.codec.ber import decoder
 from pyasn1.type import univ
-from pysnmp.proto import api, rfc1902, rfc1905
+from pysnmp.proto import rfc1902, rfc1905
+from snmp_wire import BlackHole, UdpProxy
 
 from harness.clock import VirtualClock
 from harness.config.profile import load_profile
@@ -24,12 +22,13 @@ from harness.drivers.snmp.pdu import Pdu, SnmpCredentials
 from harness.drivers.snmp.vendor_map import load_vendor_map
 from harness.errors import PowerActionUncertain, SnmpError, SnmpTimeout
 from harness.sim.physics import RackTwin, physics_for
-from harness.sim.snmp.agent import PduAgent
+from harness.sim.snmp.agent import PduAgent, V3User
 
 VM = load_vendor_map("apc_rpdu2")
 RW = SnmpCredentials("2c", community="private")
 RO = SnmpCredentials("2c", community="public")
 ALL = list(range(1, 9))
+ANSWERED_S = 10.0  # a timeout no answered request comes near, however busy the machine
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -39,116 +38,10 @@ def _shared_loop_closed_after() -> Iterator[None]:
 
 
 @pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock()
-
-
-@pytest.fixture
-def twin(clock: VirtualClock) -> RackTwin:
-    t = RackTwin(load_profile("mini"), clock)
-    t.start_powered()
-    return t
-
-
-@pytest.fixture
-def agent(twin: RackTwin) -> Iterator[PduAgent]:
-    with PduAgent(twin, "pdu1") as a:
-        yield a
-
-
-@pytest.fixture
 def pdu(agent: PduAgent, clock: VirtualClock) -> Iterator[Pdu]:
-    with Pdu("pdu1", "127.0.0.1", agent.port, vendor="apc_rpdu2", credentials=RW, clock=clock) as p:
+    with Pdu("pdu1", "127.0.0.1", agent.port, vendor="apc_rpdu2", credentials=RW, clock=clock,
+             timeout_s=ANSWERED_S) as p:
         yield p
-
-
-# ---------------------------------------------------------------------- wire helpers
-def pdu_kind(datagram: bytes) -> str:
-    """'GetRequestPDU', 'SetRequestPDU', 'ResponsePDU', ... of one SNMP v1/v2c datagram."""
-    version = int(api.decodeMessageVersion(datagram))
-    module = api.PROTOCOL_MODULES[version]
-    msg, _ = decoder.decode(datagram, asn1Spec=module.Message())
-    return type(module.apiMessage.get_pdu(msg)).__name__
-
-
-class BlackHole:
-    """A UDP port that reads and counts requests but never answers (a dead or unplugged PDU)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.05)
-        self.port = self.sock.getsockname()[1]
-        self.seen: Counter[str] = Counter()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data, _ = self.sock.recvfrom(65535)
-            except TimeoutError:
-                continue
-            self.seen[pdu_kind(data)] += 1
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.sock.close()
-
-
-class LossyProxy:
-    """Forwards to the agent; drops the agent's answer to the first SET (the SET still executes), or with
-    ``lose="request"`` the first ``sets_to_lose`` SET requests themselves (they never reach the agent)."""
-
-    def __init__(self, agent_port: int, *, lose: str = "reply", sets_to_lose: int = 1) -> None:
-        self.lose = lose
-        self.sets_to_lose = sets_to_lose
-        self.front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.front.bind(("127.0.0.1", 0))
-        self.back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.back.connect(("127.0.0.1", agent_port))
-        for s in (self.front, self.back):
-            s.settimeout(0.02)
-        self.port = self.front.getsockname()[1]
-        self.seen: Counter[str] = Counter()
-        self.dropped = 0
-        self._drop_next = False
-        self._client: Any = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data, self._client = self.front.recvfrom(65535)
-                kind = pdu_kind(data)
-                self.seen[kind] += 1
-                if kind == "SetRequestPDU" and self.dropped < self.sets_to_lose:
-                    if self.lose == "request":
-                        self.dropped += 1
-                        continue
-                    self._drop_next = True
-                self.back.send(data)
-            except TimeoutError:
-                pass
-            try:
-                answer = self.back.recv(65535)
-            except TimeoutError:
-                continue
-            if self._drop_next:
-                self._drop_next = False
-                self.dropped += 1
-            else:
-                self.front.sendto(answer, self._client)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.front.close()
-        self.back.close()
 
 
 # ---------------------------------------------------------------------- reads
@@ -237,14 +130,14 @@ def test_read_only_community_set_is_refused_and_nothing_changes(agent: PduAgent,
 
 
 def test_set_to_a_dead_port_is_sent_once_then_uncertain(clock: VirtualClock) -> None:
-    hole = BlackHole()
+    hole = BlackHole()  # never answers: the short timeout must expire, on any machine
     try:
         dead = Pdu("pdu1", "127.0.0.1", hole.port, vendor="apc_rpdu2", credentials=RW, clock=clock,
                    timeout_s=0.2, retries=1)
         t0 = clock.now()
         with pytest.raises(PowerActionUncertain) as err:
             dead.set_outlet(3, False, confirm_timeout_s=1.0, poll_s=0.5)
-        assert clock.now() - t0 >= 1.0  # gave up at the deadline, not before
+        assert clock.now() - t0 >= 1.0  # gave up at the (simulated) deadline, not before
         assert "pdu1" in str(err.value) and "no answer" in str(err.value)
     finally:
         hole.close()
@@ -265,11 +158,16 @@ def test_get_from_a_dead_port_is_a_timeout(clock: VirtualClock) -> None:
     assert hole.seen["GetRequestPDU"] == 2  # GETs are retried
 
 
+# A lost SET must time out (it is never answered) while every read-back must be answered: one timeout
+# serves both, so the reads get retries to spare rather than a wall-clock margin.
+LOSSY: dict[str, Any] = {"timeout_s": 1.0, "retries": 3}
+
+
 def test_lost_set_answer_is_confirmed_by_reading_back_not_resending(agent: PduAgent, twin: RackTwin,
                                                                     clock: VirtualClock) -> None:
-    proxy = LossyProxy(agent.port)
+    proxy = UdpProxy(agent.port, lose="reply", sets_to_lose=1)
     try:
-        p = Pdu("pdu1", "127.0.0.1", proxy.port, vendor="apc_rpdu2", credentials=RW, clock=clock, timeout_s=0.3)
+        p = Pdu("pdu1", "127.0.0.1", proxy.port, vendor="apc_rpdu2", credentials=RW, clock=clock, **LOSSY)
         p.set_outlet(4, False, confirm_timeout_s=2.0)
     finally:
         proxy.close()
@@ -281,9 +179,9 @@ def test_lost_set_request_is_sent_again_once_read_back_proves_it_lost(agent: Pdu
                                                                         clock: VirtualClock) -> None:
     """No answer and the outlet still reads its old state for the whole window: the SET never arrived,
     so on/off (a target state) is sent again, and confirmed."""
-    proxy = LossyProxy(agent.port, lose="request")
+    proxy = UdpProxy(agent.port, lose="request", sets_to_lose=1)
     try:
-        p = Pdu("pdu1", "127.0.0.1", proxy.port, vendor="apc_rpdu2", credentials=RW, clock=clock, timeout_s=0.3)
+        p = Pdu("pdu1", "127.0.0.1", proxy.port, vendor="apc_rpdu2", credentials=RW, clock=clock, **LOSSY)
         p.set_outlet(5, False, confirm_timeout_s=2.0)
     finally:
         proxy.close()
@@ -293,15 +191,61 @@ def test_lost_set_request_is_sent_again_once_read_back_proves_it_lost(agent: Pdu
 
 def test_lost_set_requests_are_resent_a_bounded_number_of_times(agent: PduAgent, twin: RackTwin,
                                                                 clock: VirtualClock) -> None:
-    proxy = LossyProxy(agent.port, lose="request", sets_to_lose=100)
+    proxy = UdpProxy(agent.port, lose="request", sets_to_lose=100)
     try:
-        p = Pdu("pdu1", "127.0.0.1", proxy.port, vendor="apc_rpdu2", credentials=RW, clock=clock, timeout_s=0.3)
+        p = Pdu("pdu1", "127.0.0.1", proxy.port, vendor="apc_rpdu2", credentials=RW, clock=clock, **LOSSY)
         with pytest.raises(PowerActionUncertain) as err:
             p.set_outlet(6, False, confirm_timeout_s=1.0, max_unanswered_resends=2)
     finally:
         proxy.close()
     assert proxy.seen["SetRequestPDU"] == 3 and "sent 3 time(s)" in str(err.value)
     assert agent.requests["set"] == 0 and twin.outlet_is_on("pdu1", 6)
+
+
+# ---------------------------------------------------------------------- SNMPv3: another agent, same address
+V3_USER = V3User("control", "authpass-ctl", "privpass-ctl", "SHA256", "AES", write=True)
+V3 = SnmpCredentials("3", user="control", auth_key="authpass-ctl", priv_key="privpass-ctl",
+                     auth_protocol="SHA256", priv_protocol="AES")
+
+
+def test_a_new_driver_discovers_a_new_agent_at_a_reused_address(twin: RackTwin, clock: VirtualClock) -> None:
+    """Two agents with different engine IDs, one after the other on one port, one Pdu each, one process.
+    pysnmp's process-wide engine cached the first agent's engine ID for the address (300 s), so the
+    second agent could not read the second driver's requests and never answered (SnmpTimeout)."""
+    first = PduAgent(twin, "pdu1", v3_users=[V3_USER], seed=1)
+    port = first.start()
+    try:
+        with Pdu("pdu1", "127.0.0.1", port, vendor="apc_rpdu2", credentials=V3, clock=clock,
+                 timeout_s=ANSWERED_S, retries=0) as p:
+            assert p.outlet_is_on(1)
+    finally:
+        first.stop()
+    with PduAgent(twin, "pdu1", v3_users=[V3_USER], seed=2, port=port) as second:
+        assert second.engine_id != first.engine_id
+        with Pdu("pdu1", "127.0.0.1", port, vendor="apc_rpdu2", credentials=V3, clock=clock,
+                 timeout_s=ANSWERED_S, retries=0) as p:
+            assert p.outlet_is_on(1)
+        assert second.requests["get"] == 1
+
+
+def test_a_replaced_agent_is_rediscovered_by_the_retry(twin: RackTwin, clock: VirtualClock,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """One driver, its PDU replaced meanwhile (another engine ID at the same address). The first request
+    still names the old engine, which the new agent can never answer, so its timeout must expire; the
+    retry runs on a fresh engine that discovers the new agent."""
+    caplog.set_level(logging.INFO, logger="harness.drivers.snmp")
+    first = PduAgent(twin, "pdu1", v3_users=[V3_USER], seed=1)
+    port = first.start()
+    with Pdu("pdu1", "127.0.0.1", port, vendor="apc_rpdu2", credentials=V3, clock=clock,
+             timeout_s=2.0, retries=2) as p:
+        try:
+            assert p.outlet_is_on(1)
+        finally:
+            first.stop()
+        with PduAgent(twin, "pdu1", v3_users=[V3_USER], seed=2, port=port) as second:
+            assert p.outlet_is_on(1)
+            assert second.requests["get"] == 1
+    assert any("asking again (1/2), rediscovering the agent" in r.getMessage() for r in caplog.records)
 
 
 def test_closed_driver_refuses(pdu: Pdu) -> None:
@@ -332,9 +276,9 @@ def garbage_agent() -> Iterator[tuple[PduAgent, Pdu]]:
     clock = VirtualClock()
     twin = RackTwin(load_profile("mini"), clock)
     twin.start_powered()
-    with PduAgent(twin, "pdu1") as agent:
+    with PduAgent(twin, "pdu1") as agent:  # garbage is still an answer: it must come before the timeout
         with Pdu("pdu1", "127.0.0.1", agent.port, vendor="apc_rpdu2", credentials=RW, clock=clock,
-                 timeout_s=1.0, retries=0) as p:
+                 timeout_s=ANSWERED_S, retries=0) as p:
             yield agent, p
 
 
@@ -348,6 +292,8 @@ def test_garbage_values_only_ever_raise_snmp_errors(garbage_agent: tuple[PduAgen
     try:
         try:
             watts = p.outlet_power_w(1)
+        except SnmpTimeout:
+            raise
         except SnmpError:
             pass
         else:
@@ -356,6 +302,8 @@ def test_garbage_values_only_ever_raise_snmp_errors(garbage_agent: tuple[PduAgen
             assert watts == int(value) * power.scale
         try:
             on = p.outlet_is_on(1)
+        except SnmpTimeout:
+            raise
         except SnmpError:
             pass
         else:
@@ -407,7 +355,8 @@ def test_shared_loop_is_reused_and_recreated_after_close() -> None:
 def test_private_loop_closes_cleanly(agent: PduAgent, clock: VirtualClock) -> None:
     loop = SnmpLoop("test-private")
     try:
-        p = Pdu("pdu1", "127.0.0.1", agent.port, vendor="apc_rpdu2", credentials=RW, clock=clock, loop=loop)
+        p = Pdu("pdu1", "127.0.0.1", agent.port, vendor="apc_rpdu2", credentials=RW, clock=clock, loop=loop,
+                timeout_s=ANSWERED_S)
         assert p.outlet_is_on(1)
     finally:
         loop.close()

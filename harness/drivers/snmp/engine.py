@@ -7,6 +7,13 @@ event-loop thread and one engine for its whole life; callers on any thread submi
 the fast path. :func:`shared_loop` hands out a process-wide instance, created lazily under a lock
 and closed at interpreter exit.
 
+The loop's engine is shared by every SNMPv2c link (a community needs no per-agent state). An SNMPv3
+link has a :class:`PeerEngine` of its own instead: pysnmp's engine caches the agent's engine ID per
+transport address (for 300 s) and its boots/time per engine ID, so a shared engine keeps speaking to
+the *previous* agent at an address (another engine ID, or the same ID with another clock), and the new
+agent never answers. One engine per link discovers each agent afresh, and a v3 request that gets no
+answer retires it, so the next request (the retry) discovers the agent again.
+
 A caller blocked in :meth:`run` is doing I/O, not sleeping: on a :class:`~harness.clock.VirtualClock`
 simulated time stays frozen while a request is in flight, as the clock's contract says.
 """
@@ -81,6 +88,15 @@ class SnmpLoop:
     def closed(self) -> bool:
         return self._closed
 
+    def call_soon(self, fn: Callable[[], object]) -> None:
+        """Run ``fn`` on the loop thread soon (e.g. closing an engine from another thread); a no-op once
+        the loop is closed (its engines' transports are closed with it)."""
+        if not self._closed and not self._loop.is_closed():
+            try:
+                self._loop.call_soon_threadsafe(fn)
+            except RuntimeError:  # closed in between: nothing left to close
+                pass
+
     def run(self, make: Callable[[SnmpEngine], Awaitable[T]], timeout: float) -> T:
         """Run ``make(engine)`` on the loop and wait for it at most ``timeout`` wall seconds.
 
@@ -132,6 +148,55 @@ class SnmpLoop:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class PeerEngine:
+    """The SNMPv3 manager engine of one link, made on first use and retired when a request gets no answer.
+
+    Everything it holds about the agent (engine ID, boots and time, localized keys) is then learnt afresh
+    by the next engine: RFC 3414 discovery again. A retired engine is closed once its last request is
+    done. All methods except :meth:`close` run on the SNMP loop's thread (no lock needed).
+    """
+
+    def __init__(self) -> None:
+        self._current: SnmpEngine | None = None
+        self._in_flight: dict[SnmpEngine, int] = {}
+        self._closed = False
+        self.made = 0  # engines made so far: 1 + the rediscoveries
+
+    def acquire(self) -> SnmpEngine:
+        """The engine for one request (a new one if none or the last was retired)."""
+        if self._closed:
+            raise SnmpLoopClosed("the link's SNMP engine is closed")
+        if self._current is None:
+            self._current = SnmpEngine()
+            self.made += 1
+        engine = self._current
+        self._in_flight[engine] = self._in_flight.get(engine, 0) + 1
+        return engine
+
+    def release(self, engine: SnmpEngine, *, answered: bool) -> None:
+        """One request on ``engine`` is done; no answer retires the engine (the agent may be another)."""
+        self._in_flight[engine] -= 1
+        if not answered and engine is self._current:
+            self._current = None
+        self._close_idle()
+
+    def _close_idle(self) -> None:
+        """Close every retired engine that no request uses any more."""
+        for engine, n in list(self._in_flight.items()):
+            if n == 0 and engine is not self._current:
+                del self._in_flight[engine]
+                engine.close_dispatcher()
+
+    def close(self, loop: SnmpLoop) -> None:
+        """From any thread: close the engines on ``loop``'s thread (in-flight ones when they finish)."""
+        def shut() -> None:
+            self._closed = True
+            self._current = None
+            self._close_idle()
+
+        loop.call_soon(shut)
 
 
 _shared: SnmpLoop | None = None
