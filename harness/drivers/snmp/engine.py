@@ -3,16 +3,16 @@
 pysnmp 7 has no sync API, and an ``SnmpEngine`` belongs to the event loop it was first used on
 (reusing it on a second loop hangs forever: lextudio/pysnmp#237). So one :class:`SnmpLoop` owns one
 event-loop thread and one engine for its whole life; callers on any thread submit coroutines with
-:meth:`SnmpLoop.run`. The engine caches v3 keys and discovered engine IDs, so sharing one is also
-the fast path. :func:`shared_loop` hands out a process-wide instance, created lazily under a lock
+:meth:`SnmpLoop.run`. :func:`shared_loop` hands out a process-wide instance, created lazily under a lock
 and closed at interpreter exit.
 
 The loop's engine is shared by every SNMPv2c link (a community needs no per-agent state). An SNMPv3
 link has a :class:`PeerEngine` of its own instead: pysnmp's engine caches the agent's engine ID per
 transport address (for 300 s) and its boots/time per engine ID, so a shared engine keeps speaking to
 the *previous* agent at an address (another engine ID, or the same ID with another clock), and the new
-agent never answers. One engine per link discovers each agent afresh, and a v3 request that gets no
-answer retires it, so the next request (the retry) discovers the agent again.
+agent never answers. One engine per link discovers each agent afresh (and keeps its keys and engine ID
+for the link's life: the fast path), and a v3 request that gets no answer retires it, so the next
+request (the retry) discovers the agent again.
 
 A caller blocked in :meth:`run` is doing I/O, not sleeping: on a :class:`~harness.clock.VirtualClock`
 simulated time stays frozen while a request is in flight, as the clock's contract says.
