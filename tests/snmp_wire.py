@@ -122,6 +122,13 @@ class UdpProxy(_Pump):
             self.in_flight -= 1
         self.front.sendto(answer, self._client)
 
+    def hold(self) -> None:
+        """Keep every answer back from now on (until :meth:`release`); the most in flight counts afresh."""
+        with self._lock:
+            if self._held is None:
+                self._held = []
+            self.max_in_flight = self.in_flight
+
     def release(self) -> None:
         """Send every held answer on, and stop holding."""
         with self._lock:

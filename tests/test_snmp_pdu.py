@@ -122,9 +122,9 @@ def test_set_outlet_on_is_confirmed_after_the_relay_delay(pdu: Pdu, agent: PduAg
 
 def test_read_only_community_set_is_refused_and_nothing_changes(agent: PduAgent, twin: RackTwin,
                                                                 clock: VirtualClock) -> None:
-    with Pdu("pdu1", "127.0.0.1", agent.port, vendor="apc_rpdu2", credentials=RO, clock=clock) as ro:
-        with pytest.raises(SnmpError) as err:
-            ro.set_outlet(1, False)
+    with Pdu("pdu1", "127.0.0.1", agent.port, vendor="apc_rpdu2", credentials=RO, clock=clock,
+             timeout_s=ANSWERED_S) as ro, pytest.raises(SnmpError) as err:
+        ro.set_outlet(1, False)
     assert "noAccess" in str(err.value) and not isinstance(err.value, PowerActionUncertain)
     assert twin.outlet_is_on("pdu1", 1)
 
@@ -276,10 +276,10 @@ def garbage_agent() -> Iterator[tuple[PduAgent, Pdu]]:
     clock = VirtualClock()
     twin = RackTwin(load_profile("mini"), clock)
     twin.start_powered()
-    with PduAgent(twin, "pdu1") as agent:  # garbage is still an answer: it must come before the timeout
-        with Pdu("pdu1", "127.0.0.1", agent.port, vendor="apc_rpdu2", credentials=RW, clock=clock,
-                 timeout_s=ANSWERED_S, retries=0) as p:
-            yield agent, p
+    # garbage is still an answer: it must come before the timeout
+    with PduAgent(twin, "pdu1") as agent, Pdu("pdu1", "127.0.0.1", agent.port, vendor="apc_rpdu2", credentials=RW,
+                                              clock=clock, timeout_s=ANSWERED_S, retries=0) as p:
+        yield agent, p
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
