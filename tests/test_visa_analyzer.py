@@ -103,7 +103,7 @@ def test_wt5000_unheld_peak_is_the_last_update_interval_only(twin: RackTwin) -> 
         link.write(":NUM:NORM:ITEM1 IRMS,1;ITEM2 IPP,1;:NUM:NORM:NUMB 2")
         twin.set_outlet("pdu1", 3, False)
         twin.set_outlet("pdu1", 3, True)
-        twin.clock.sleep(twin.profile.timing.outlet_on_delay_s + UPDATE_S / 2)
+        twin.clock.sleep(twin.physics.timing.outlet_on_delay_s + UPDATE_S / 2)
         irms, ipk = link.query_floats(":NUM:NORM:VAL?")
         assert ipk == pytest.approx(math.sqrt(2) * irms + INRUSH_A_PER_KW * 5.5, rel=0.02)
         twin.clock.sleep(UPDATE_S)
