@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from timeouts import ANSWERED_S
 from pysnmp.hlapi.v3arch.asyncio import (
     CommunityData,
     ContextData,
@@ -38,7 +39,6 @@ CONTROL = VM.outlet.control
 PENDING = VM.outlet.pending
 assert PENDING is not None
 POWER = VM.outlet.power_w
-ANSWERED_S = 10  # the manager's timeout: no answer from the local agent comes near it, however busy the machine
 
 
 @pytest.fixture(scope="module")

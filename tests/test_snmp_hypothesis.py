@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from timeouts import ANSWERED_S
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pyasn1.type import univ
@@ -56,9 +57,9 @@ def rigs() -> Iterator[dict[str, tuple[PduAgent, Pdu]]]:
         twin.start_powered()
         agent = PduAgent(twin, "pdu1")
         agent.start()
-        # garbage is still an answer: it comes long before this timeout, however busy the machine
+        # garbage is still an answer: it must come before the timeout
         out[vendor] = (agent, Pdu("pdu1", "127.0.0.1", agent.port, vendor=vendor, credentials=RW, clock=clock,
-                                  timeout_s=10.0, retries=0))
+                                  timeout_s=ANSWERED_S, retries=0))
     yield out
     for agent, pdu in out.values():
         pdu.close()

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from pyasn1.type import univ
 from pysnmp.proto import rfc1902, rfc1905
 from snmp_wire import BlackHole, UdpProxy
+from timeouts import ANSWERED_S, NEVER_S
 
 from harness.clock import VirtualClock
 from harness.config.profile import load_profile
@@ -28,7 +29,6 @@ VM = load_vendor_map("apc_rpdu2")
 RW = SnmpCredentials("2c", community="private")
 RO = SnmpCredentials("2c", community="public")
 ALL = list(range(1, 9))
-ANSWERED_S = 10.0  # a timeout no answered request comes near, however busy the machine
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -133,7 +133,7 @@ def test_set_to_a_dead_port_is_sent_once_then_uncertain(clock: VirtualClock) -> 
     hole = BlackHole()  # never answers: the short timeout must expire, on any machine
     try:
         dead = Pdu("pdu1", "127.0.0.1", hole.port, vendor="apc_rpdu2", credentials=RW, clock=clock,
-                   timeout_s=0.2, retries=1)
+                   timeout_s=NEVER_S, retries=1)
         t0 = clock.now()
         with pytest.raises(PowerActionUncertain) as err:
             dead.set_outlet(3, False, confirm_timeout_s=1.0, poll_s=0.5)
@@ -149,7 +149,7 @@ def test_get_from_a_dead_port_is_a_timeout(clock: VirtualClock) -> None:
     hole = BlackHole()
     try:
         dead = Pdu("pdu1", "127.0.0.1", hole.port, vendor="apc_rpdu2", credentials=RW, clock=clock,
-                   timeout_s=0.2, retries=1)
+                   timeout_s=NEVER_S, retries=1)
         with pytest.raises(SnmpTimeout) as err:
             dead.outlet_power_w(1)
     finally:

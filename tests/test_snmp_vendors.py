@@ -12,6 +12,7 @@ import pytest
 from conftest import wait_for
 from pysnmp.proto import rfc1902
 from snmp_wire import UdpProxy
+from timeouts import ANSWERED_S, NEVER_S
 
 from harness.clock import VirtualClock
 from harness.config.profile import load_profile
@@ -32,7 +33,6 @@ V3_RO = SnmpCredentials("3", user="poller", auth_key="authpass-ro1", priv_key="p
 V3_CTL = SnmpCredentials("3", user="control", auth_key="authpass-ctl", priv_key="privpass-ctl",
                          auth_protocol="SHA256", priv_protocol="AES")
 FEEDS = [1, 2, 3, 4, 5, 6]
-ANSWERED_S = 10.0  # a timeout no answered request comes near, however busy the machine
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -269,12 +269,12 @@ def test_total_loss_is_a_timeout_and_a_lost_set_reply_is_read_back() -> None:
     b = Bench("sentry4")
     try:
         b.agent.set_faults(loss=1.0)  # nothing is ever answered: the short timeouts must expire
-        with b.pdu(timeout_s=0.1, retries=1) as pdu, pytest.raises(SnmpTimeout):
+        with b.pdu(timeout_s=NEVER_S, retries=1) as pdu, pytest.raises(SnmpTimeout):
             pdu.outlet_is_on(1)
         assert b.agent.faults.dropped == 2  # the GET and its retry
         b.agent.set_faults(loss=1.0, lose="reply", seed=0)
         # the SET runs, its reply is lost; the read-backs' replies are lost too
-        with b.pdu(timeout_s=0.1, retries=0) as pdu, pytest.raises(PowerActionUncertain):
+        with b.pdu(timeout_s=NEVER_S, retries=0) as pdu, pytest.raises(PowerActionUncertain):
             pdu.set_outlet(2, False, confirm_timeout_s=0.5)
         assert not b.twin.outlet_is_on("pdu1", 2) and b.agent.requests["set"] == 1
     finally:
@@ -285,7 +285,7 @@ def test_delay_fault_longer_than_the_driver_waits_is_a_timeout() -> None:
     b = Bench("apc_rpdu2")
     try:
         b.agent.set_faults(delay_s=3600.0)  # held back far beyond any wait: never answered in time
-        with b.pdu(timeout_s=0.2, retries=0) as slow, pytest.raises(SnmpTimeout):
+        with b.pdu(timeout_s=NEVER_S, retries=0) as slow, pytest.raises(SnmpTimeout):
             slow.outlet_is_on(1)
         wait_for(lambda: b.agent.faults.held == 1, "the agent holding the reply back")
         assert [e.effect for e in b.twin.fault_log.find("snmp.delay", "pdu1")] == ["reply held back 3600 s"]

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import wait_for
+from timeouts import ANSWERED_MS, NEVER_MS
 
 from harness.drivers.visa.link import (
     InstrumentIOError,
@@ -21,9 +22,6 @@ from harness.drivers.visa.link import (
 from harness.errors import InstrumentError, TransientDriverError
 from harness.sim.physics import RackTwin
 from harness.sim.visa.server import ScpiServer
-
-ANSWERED_MS = 10_000  # no answer from the local simulator comes near it, however busy the machine
-NEVER_MS = 300  # for a reply that never comes: it must expire, and need not take long
 
 
 @pytest.fixture
