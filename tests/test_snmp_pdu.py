@@ -371,8 +371,8 @@ NO_NET_SNMP = shutil.which("snmpget") is None
 @pytest.mark.skipif(NO_NET_SNMP, reason="net-snmp's snmpget is not installed (apt-get install snmp)")
 def test_net_snmp_reads_what_the_driver_reads(pdu: Pdu, agent: PduAgent) -> None:
     oid = VM.outlet.power_w.oid_for(outlet=1)
-    out = subprocess.run(["snmpget", "-v2c", "-c", "public", "-On", "-Oqv", "-t", "2", "-r", "1",
-                          f"127.0.0.1:{agent.port}", oid], capture_output=True, text=True, timeout=10, check=True)
+    out = subprocess.run(["snmpget", "-v2c", "-c", "public", "-On", "-Oqv", "-t", "10", "-r", "0",
+                          f"127.0.0.1:{agent.port}", oid], capture_output=True, text=True, timeout=60, check=True)
     assert float(out.stdout.strip()) == pdu.outlet_power_w(1)
 
 

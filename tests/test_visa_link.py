@@ -121,7 +121,7 @@ def test_unanswered_query_times_out_as_transient_error_then_link_recovers(link: 
 
 def test_refused_port_fails_at_open_naming_the_instrument() -> None:
     port = _free_port()
-    lk = ScpiLink("analyzer", f"TCPIP::127.0.0.1::{port}::SOCKET", timeout_ms=300)
+    lk = ScpiLink("analyzer", f"TCPIP::127.0.0.1::{port}::SOCKET", timeout_ms=NEVER_MS)
     with pytest.raises(InstrumentIOError) as info:
         lk.open()
     assert info.value.device == "analyzer" and "*IDN?" in str(info.value)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import PASSWORD, USER
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
@@ -42,7 +43,6 @@ from harness.sim.visa.server import ScpiServer
 from harness.steps import STEP_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
-USER, PASSWORD = "rackval", "wire-fuzz-pw"
 #: CI: a fixed set of examples (deterministic). RACKVAL_FUZZ_EXAMPLES=N explores N fresh random examples.
 EXPLORE = int(os.environ.get("RACKVAL_FUZZ_EXAMPLES", "0"))
 FUZZ = settings(max_examples=EXPLORE or 40, deadline=None, derandomize=not EXPLORE, database=None,
