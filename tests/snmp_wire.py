@@ -15,8 +15,11 @@ from pysnmp.proto import api
 
 
 def pdu_kind(datagram: bytes) -> str:
-    """'GetRequestPDU', 'SetRequestPDU', 'ResponsePDU', ... of one SNMP v1/v2c datagram."""
+    """'GetRequestPDU', 'SetRequestPDU', 'ResponsePDU', ... of one SNMP v1/v2c datagram; 'SNMPv3' for a
+    v3 message (its PDU is encrypted)."""
     version = int(api.decodeMessageVersion(datagram))
+    if version == 3:
+        return "SNMPv3"
     module = api.PROTOCOL_MODULES[version]
     msg, _ = decoder.decode(datagram, asn1Spec=module.Message())
     return type(module.apiMessage.get_pdu(msg)).__name__

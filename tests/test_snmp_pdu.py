@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from harness.drivers.snmp.pdu import Pdu, SnmpCredentials
 from harness.drivers.snmp.vendor_map import load_vendor_map
 from harness.errors import PowerActionUncertain, SnmpError, SnmpTimeout
 from harness.sim.physics import RackTwin, physics_for
-from harness.sim.snmp.agent import PduAgent, V3User
+from harness.sim.snmp.agent import PduAgent
 
 VM = load_vendor_map("apc_rpdu2")
 RW = SnmpCredentials("2c", community="private")
@@ -200,52 +199,6 @@ def test_lost_set_requests_are_resent_a_bounded_number_of_times(agent: PduAgent,
         proxy.close()
     assert proxy.seen["SetRequestPDU"] == 3 and "sent 3 time(s)" in str(err.value)
     assert agent.requests["set"] == 0 and twin.outlet_is_on("pdu1", 6)
-
-
-# ---------------------------------------------------------------------- SNMPv3: another agent, same address
-V3_USER = V3User("control", "authpass-ctl", "privpass-ctl", "SHA256", "AES", write=True)
-V3 = SnmpCredentials("3", user="control", auth_key="authpass-ctl", priv_key="privpass-ctl",
-                     auth_protocol="SHA256", priv_protocol="AES")
-
-
-def test_a_new_driver_discovers_a_new_agent_at_a_reused_address(twin: RackTwin, clock: VirtualClock) -> None:
-    """Two agents with different engine IDs, one after the other on one port, one Pdu each, one process.
-    pysnmp's process-wide engine cached the first agent's engine ID for the address (300 s), so the
-    second agent could not read the second driver's requests and never answered (SnmpTimeout)."""
-    first = PduAgent(twin, "pdu1", v3_users=[V3_USER], seed=1)
-    port = first.start()
-    try:
-        with Pdu("pdu1", "127.0.0.1", port, vendor="apc_rpdu2", credentials=V3, clock=clock,
-                 timeout_s=ANSWERED_S, retries=0) as p:
-            assert p.outlet_is_on(1)
-    finally:
-        first.stop()
-    with PduAgent(twin, "pdu1", v3_users=[V3_USER], seed=2, port=port) as second:
-        assert second.engine_id != first.engine_id
-        with Pdu("pdu1", "127.0.0.1", port, vendor="apc_rpdu2", credentials=V3, clock=clock,
-                 timeout_s=ANSWERED_S, retries=0) as p:
-            assert p.outlet_is_on(1)
-        assert second.requests["get"] == 1
-
-
-def test_a_replaced_agent_is_rediscovered_by_the_retry(twin: RackTwin, clock: VirtualClock,
-                                                       caplog: pytest.LogCaptureFixture) -> None:
-    """One driver, its PDU replaced meanwhile (another engine ID at the same address). The first request
-    still names the old engine, which the new agent can never answer, so its timeout must expire; the
-    retry runs on a fresh engine that discovers the new agent."""
-    caplog.set_level(logging.INFO, logger="harness.drivers.snmp")
-    first = PduAgent(twin, "pdu1", v3_users=[V3_USER], seed=1)
-    port = first.start()
-    with Pdu("pdu1", "127.0.0.1", port, vendor="apc_rpdu2", credentials=V3, clock=clock,
-             timeout_s=2.0, retries=2) as p:
-        try:
-            assert p.outlet_is_on(1)
-        finally:
-            first.stop()
-        with PduAgent(twin, "pdu1", v3_users=[V3_USER], seed=2, port=port) as second:
-            assert p.outlet_is_on(1)
-            assert second.requests["get"] == 1
-    assert any("asking again (1/2), rediscovering the agent" in r.getMessage() for r in caplog.records)
 
 
 def test_closed_driver_refuses(pdu: Pdu) -> None:

@@ -158,6 +158,10 @@ class AgentLink:
         items = [Item(request, oid, self.vmap.outlet.control) for oid, _ in pairs]
         self.run([(request, items, [v for _, v in pairs])], retries=retries)
 
+    def _rediscovering(self) -> bool:
+        """Whether the next v3 request will run on a fresh engine (the last one was retired)."""
+        return self._peer is not None and self._peer.made > 0 and not self._peer.has_current
+
     @property
     def engines_made(self) -> int:
         """SNMPv3 manager engines this link made (each discovers the agent afresh); 0 for v2c."""
@@ -179,8 +183,9 @@ class AgentLink:
                 self._targets[tries_inside] = target
             return target
 
-        async def ask(send: Callable[[SnmpEngine], Awaitable[Any]], shared: SnmpEngine) -> Any:
-            """One pysnmp request, on the link's own engine for v3 (no answer retires that engine)."""
+        async def ask(target: UdpTransportTarget, send: Callable[[SnmpEngine], Awaitable[Any]],
+                      shared: SnmpEngine) -> Any:
+            """One pysnmp request, on the link's own engine for v3 (no answer may retire that engine)."""
             peer = self._peer
             if peer is None:
                 return await send(shared)
@@ -191,10 +196,9 @@ class AgentLink:
                 answered = not isinstance(result[0], errind.RequestTimedOut)
                 return result
             finally:
-                peer.release(engine, answered=answered)
+                peer.release(engine, answered=answered, address=target.transport_address)
 
-        async def read(items: Sequence[Item], value: Any, engine: SnmpEngine) -> Any:
-            target = await target_for(0)
+        async def read(items: Sequence[Item], value: Any, engine: SnmpEngine, target: UdpTransportTarget) -> Any:
             if value is None:
                 objs = [ObjectType(ObjectIdentity(i.oid)) for i in items]
                 return await get_cmd(engine, auth, target, ContextData(), *objs, lookupMib=False)
@@ -207,17 +211,18 @@ class AgentLink:
                 if value is not None and value != "bulk":
                     objs = [ObjectType(ObjectIdentity(i.oid), v) for i, v in zip(items, value, strict=True)]
                     target = await target_for(retries)
-                    return await ask(lambda e: set_cmd(e, auth, target, ContextData(), *objs, lookupMib=False),
-                                     engine)
+                    return await ask(target, lambda e: set_cmd(e, auth, target, ContextData(), *objs,
+                                                               lookupMib=False), engine)
+                target = await target_for(0)
                 attempt = 0  # a read: asked again here when it gets no answer
                 while True:
-                    result = await ask(lambda e: read(items, value, e), engine)
+                    result = await ask(target, lambda e: read(items, value, e, target), engine)
                     if attempt >= retries or not isinstance(result[0], errind.RequestTimedOut):
                         return result
                     attempt += 1
                     log.info("%s: %s got no answer within %g s; asking again (%d/%d)%s", self.name, request,
                              timeout_s, attempt, retries,
-                             ", rediscovering the agent (SNMPv3 engine ID)" if self._peer is not None else "")
+                             ", rediscovering the agent (SNMPv3 engine ID)" if self._rediscovering() else "")
 
         async def call(engine: SnmpEngine) -> list[Any]:
             if self._sem is None:
