@@ -9,9 +9,10 @@
   on every retry and the agent executes each copy. Its timeout is returned, not raised: the SET may
   have executed, and only reading back can tell (the :class:`~harness.drivers.snmp.pdu.Pdu` does).
 * SNMPv3 links have a manager engine of their own (:class:`~harness.drivers.snmp.engine.PeerEngine`):
-  each discovers its agent's engine ID, boots and time afresh, and a v3 request that gets no answer
-  retires it, so the retry rediscovers (the agent at the address may have been replaced, another engine
-  ID). A shared engine would keep its cached engine ID for the address and never be answered.
+  each discovers its agent's engine ID, boots and time afresh, and a v3 request that an agent it had
+  discovered leaves unanswered retires it, so the retry rediscovers (the agent at the address may have
+  been replaced: another engine ID). A shared engine kept the old engine ID for the address and was
+  never answered again.
 * Decimal digits the device reports (Raritan) are read from it once per sensor and cached.
 * Every failure is an :class:`SnmpError` (or :class:`SnmpTimeout`) naming the PDU, the request and
   the OID. Numeric OIDs only, ``lookupMib=False``: no MIB compiler (pysmi) at run time.
@@ -161,11 +162,6 @@ class AgentLink:
     def _rediscovering(self) -> bool:
         """Whether the next v3 request will run on a fresh engine (the last one was retired)."""
         return self._peer is not None and self._peer.made > 0 and not self._peer.has_current
-
-    @property
-    def engines_made(self) -> int:
-        """SNMPv3 manager engines this link made (each discovers the agent afresh); 0 for v2c."""
-        return self._peer.made if self._peer is not None else 0
 
     # ------------------------------------------------------------------ the exchange
     def run(self, requests: list[Request], *, retries: int) -> list[tuple[str, list[tuple[Any, Any]]]]:
