@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+from conftest import wait_for
+
 from harness.clock import Deadline, VirtualClock, run_parallel, wait_until
 
 
@@ -20,29 +22,32 @@ def test_time_waits_for_every_participant() -> None:
 
     def worker() -> None:
         with clock.participant():
-            release.wait(5)  # busy (not sleeping): the main thread's sleep must not advance time
+            release.wait(120)  # busy (not sleeping): the main thread's sleep must not advance time
             seen.append(clock.now())
             clock.sleep(1.0)
 
+    def releaser() -> None:
+        """Once the main thread is inside its sleep: note the time, then let the worker go on."""
+        wait_for(lambda: _peek(clock, lambda: bool(clock._sleepers)), "the main thread sleeping")
+        seen.append(clock.now())
+        release.set()
+
     t = threading.Thread(target=worker)
     t.start()
-    # let the worker register before the main thread sleeps
-    wait_until_registered(clock, 2)
-    timer = threading.Timer(0.2, release.set)
-    timer.start()
+    wait_for(lambda: _peek(clock, lambda: clock._participants >= 2), "the worker registered")
+    r = threading.Thread(target=releaser)
+    r.start()
     clock.sleep(10.0)
-    t.join(5)
-    assert seen == [0.0]  # the worker saw time frozen while it was busy
+    t.join()
+    r.join()
+    assert seen == [0.0, 0.0]  # frozen while the main thread slept and the worker was busy, then still
     assert clock.now() == 10.0
 
 
-def wait_until_registered(clock: VirtualClock, n: int) -> None:
-    for _ in range(1000):
-        with clock._cond:  # noqa: SLF001 - test peeks at the participant count
-            if clock._participants >= n:
-                return
-        threading.Event().wait(0.001)
-    raise AssertionError("participant never registered")
+def _peek(clock: VirtualClock, what: object) -> bool:
+    """Read the clock's bookkeeping under its lock (the test looks inside on purpose)."""
+    with clock._cond:
+        return bool(what())  # type: ignore[operator]
 
 
 def test_run_parallel_interleaves_sleepers_in_time_order() -> None:

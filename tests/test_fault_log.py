@@ -9,14 +9,15 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+from conftest import PASSWORD, USER
 from fault_evidence import harness_loggers_enabled
+from timeouts import ANSWERED_MS, NEVER_S
 
 from harness.clock import VirtualClock
-from harness.config.profile import load_profile
 from harness.drivers.redfish.client import BmcClient
 from harness.drivers.snmp.engine import close_shared_loop
 from harness.drivers.snmp.pdu import Pdu, SnmpCredentials
-from harness.drivers.visa.link import ScpiLink
+from harness.drivers.visa.link import InstrumentReplyError, ScpiLink
 from harness.drivers.visa.power_analyzer import PowerAnalyzer
 from harness.errors import RedfishError, SnmpTimeout
 from harness.sim.faults.log import FaultActed, FaultLog
@@ -25,20 +26,7 @@ from harness.sim.redfish.server import RedfishFleet
 from harness.sim.snmp.agent import PduAgent
 from harness.sim.visa.server import ScpiServer
 
-USER, PASSWORD = "admin", "sim-secret"
 pytestmark = pytest.mark.usefixtures(harness_loggers_enabled.__name__)  # tests/fault_evidence.py
-
-
-@pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock()
-
-
-@pytest.fixture
-def twin(clock: VirtualClock) -> RackTwin:
-    t = RackTwin(load_profile("mini"), clock)
-    t.start_powered()
-    return t
 
 
 def acted(twin: RackTwin) -> list[tuple[str, str, str, int]]:
@@ -72,12 +60,6 @@ def test_twin_faults_act_when_their_effect_happens(twin: RackTwin, clock: Virtua
     assert acted(twin)[1:] == [("twin.set_sensor_fault", "compute01/gpu0", "stuck value served", 2),
                                ("twin.set_fail_to_boot", "compute02", "host power-on never completes", 1)]
     assert twin.fault_log.entries()[1].first_s == 10.0
-
-
-@pytest.fixture
-def fleet(twin: RackTwin) -> Iterator[RedfishFleet]:
-    with RedfishFleet(twin, username=USER, password=PASSWORD) as f:
-        yield f
 
 
 def bmc(fleet: RedfishFleet, clock: VirtualClock, name: str = "compute01") -> BmcClient:
@@ -122,40 +104,36 @@ def _shared_snmp_loop_closed_after() -> Iterator[None]:
 
 
 def test_snmp_loss_acts_per_dropped_datagram_and_the_driver_records_its_retry(
-        twin: RackTwin, clock: VirtualClock, caplog: pytest.LogCaptureFixture) -> None:
-    agent = PduAgent(twin, "pdu1")
-    agent.start()
-    try:
-        agent.set_faults(loss=1.0)
-        assert acted(twin) == []
-        caplog.set_level(logging.INFO, logger="harness.drivers.snmp")
-        with Pdu("pdu1", "127.0.0.1", agent.port, vendor=agent.vmap.vendor, clock=clock, timeout_s=0.2, retries=1,
-                 credentials=SnmpCredentials("2c", community="public")) as pdu, pytest.raises(SnmpTimeout):
-            pdu.outlet_is_on(1)
-    finally:
-        agent.stop()
+        agent: PduAgent, twin: RackTwin, clock: VirtualClock, caplog: pytest.LogCaptureFixture) -> None:
+    agent.set_faults(loss=1.0)  # every request is lost: the driver's timeout must expire, each time
+    assert acted(twin) == []
+    caplog.set_level(logging.INFO, logger="harness.drivers.snmp")
+    with Pdu("pdu1", "127.0.0.1", agent.port, vendor=agent.vmap.vendor, clock=clock, timeout_s=NEVER_S, retries=1,
+             credentials=SnmpCredentials("2c", community="public")) as pdu, pytest.raises(SnmpTimeout):
+        pdu.outlet_is_on(1)
     assert acted(twin) == [("snmp.loss", "pdu1", "request dropped", 2)]  # the GET and the driver's retry
-    assert any("got no answer within 0.2 s; asking again (1/1)" in r.getMessage() for r in caplog.records)
+    assert any(f"got no answer within {NEVER_S:g} s; asking again (1/1)" in r.getMessage() for r in caplog.records)
 
 
-def test_scpi_faults_act_on_connections_and_replies(twin: RackTwin, caplog: pytest.LogCaptureFixture) -> None:
-    with ScpiServer(twin, role="power_analyzer", model="yokogawa_wt5000") as server:
-        server.inject("drop")  # nobody is connected: nothing to drop
-        assert acted(twin) == []
-        link = ScpiLink("analyzer", server.resource, timeout_ms=2000)
-        meter = PowerAnalyzer(link)
+def test_scpi_faults_act_on_connections_and_replies(analyzer_server: ScpiServer, twin: RackTwin,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    server = analyzer_server
+    server.inject("drop")  # nobody is connected: nothing to drop
+    assert acted(twin) == []
+    link = ScpiLink("analyzer", server.resource, timeout_ms=ANSWERED_MS)
+    meter = PowerAnalyzer(link)
+    meter.measure()
+    server.inject("drop")
+    caplog.set_level(logging.WARNING, logger="harness.drivers.visa")
+    meter.measure()  # the link finds the connection gone, reconnects and asks again
+    server.inject("drop", refuse=True)  # drops the link's new connection too
+    with socket.create_connection(("127.0.0.1", server.port), timeout=ANSWERED_MS / 1000) as raw:
+        assert raw.recv(10) == b""  # accepted, then closed at once
+    server.clear()
+    server.inject("wire", kind="body_replace", data="garbage", count=1)
+    with pytest.raises(InstrumentReplyError):
         meter.measure()
-        server.inject("drop")
-        caplog.set_level(logging.WARNING, logger="harness.drivers.visa")
-        meter.measure()  # the link finds the connection gone, reconnects and asks again
-        server.inject("drop", refuse=True)  # drops the link's new connection too
-        with socket.create_connection(("127.0.0.1", server.port), timeout=2) as raw:
-            assert raw.recv(10) == b""  # accepted, then closed at once
-        server.clear()
-        server.inject("wire", kind="body_replace", data="garbage", count=1)
-        with pytest.raises(Exception):
-            meter.measure()
-        link.close()
+    link.close()
     assert acted(twin) == [("scpi.drop", "analyzer", "connection dropped", 2),
                            ("scpi.drop", "analyzer", "connection refused (closed at accept)", 1),
                            ("scpi.wire", "analyzer", "reply damaged (body_replace)", 1)]

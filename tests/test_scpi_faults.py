@@ -7,9 +7,9 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+from conftest import wait_for
+from timeouts import ANSWERED_MS, NEVER_MS
 
-from harness.clock import VirtualClock
-from harness.config.profile import load_profile
 from harness.drivers.visa.eload import ElectronicLoad
 from harness.drivers.visa.link import InstrumentIOError, InstrumentReplyError, ScpiError, ScpiLink
 from harness.drivers.visa.power_analyzer import PowerAnalyzer
@@ -17,48 +17,49 @@ from harness.sim.physics import RackTwin
 from harness.sim.visa.server import ScpiServer
 
 
-@pytest.fixture
-def twin() -> RackTwin:
-    t = RackTwin(load_profile("mini"), VirtualClock())
-    t.start_powered()
-    return t
-
-
 @pytest.fixture(params=["chroma63600", "keysight_el30000"])
 def load(request: pytest.FixtureRequest, twin: RackTwin) -> Iterator[tuple[ElectronicLoad, ScpiServer]]:
     with ScpiServer(twin, role="eload", model=request.param) as server:
-        link = ScpiLink("eload", server.resource, timeout_ms=400)
+        link = ScpiLink("eload", server.resource, timeout_ms=ANSWERED_MS)
         yield ElectronicLoad(link, request.param, max_current_a=50), server
         link.close()
 
 
 @pytest.fixture
-def analyzer(twin: RackTwin) -> Iterator[tuple[PowerAnalyzer, ScpiServer]]:
-    with ScpiServer(twin, role="power_analyzer", model="yokogawa_wt5000") as server:
-        link = ScpiLink("analyzer", server.resource, timeout_ms=400)
-        yield PowerAnalyzer(link), server
-        link.close()
+def analyzer(analyzer_server: ScpiServer) -> Iterator[tuple[PowerAnalyzer, ScpiServer]]:
+    link = ScpiLink("analyzer", analyzer_server.resource, timeout_ms=ANSWERED_MS)
+    yield PowerAnalyzer(link), analyzer_server
+    link.close()
 
 
 def test_drop_closes_connections_and_the_link_reconnects(load: tuple[ElectronicLoad, ScpiServer]) -> None:
     eload, server = load
     eload.set_current(5)
-    with socket.create_connection(("127.0.0.1", server.port), timeout=2) as raw:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=ANSWERED_MS / 1000) as raw:
         raw.sendall(b"*OPC?\n")
         assert raw.recv(10) == b"1\n"
         server.inject("drop")
         assert raw.recv(10) == b""  # closed by the instrument
-    assert eload.current_setpoint == 5.0  # the query is retried once on a fresh connection
+    assert eload.current_setpoint == 5.0  # the driver's link reconnects and asks
+    assert [(e.effect, e.detail) for e in server.twin.fault_log.find("scpi.drop", "eload")] == [
+        ("connection dropped", "2 open")]
 
 
 def test_drop_with_refuse_keeps_the_instrument_unreachable_until_cleared(load: tuple[ElectronicLoad, ScpiServer]) -> None:
     eload, server = load
     eload.identify()
     server.inject("drop", refuse=True)
+    eload.link.timeout_ms = NEVER_MS  # every connection is closed at accept: no reply ever comes
     with pytest.raises(InstrumentIOError, match="eload") as info:
         eload.measure()
     assert "after reconnecting" in str(info.value) or "*IDN?" in str(info.value)
+    def refused() -> int:
+        return sum(e.count for e in server.twin.fault_log.find("scpi.drop", "eload")
+                   if e.effect == "connection refused (closed at accept)")
+
+    wait_for(lambda: refused() == 2, "the reconnection and its one retry refused")  # a slow accept may log late
     server.clear("drop")
+    eload.link.timeout_ms = ANSWERED_MS
     assert eload.measure()[0] > 40
 
 

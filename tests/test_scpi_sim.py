@@ -7,9 +7,8 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+from timeouts import ANSWERED_MS
 
-from harness.clock import VirtualClock
-from harness.config.profile import load_profile
 from harness.drivers.visa.link import ScpiError, ScpiLink
 from harness.sim.physics import RackTwin
 from harness.sim.visa.device import Call, ScpiDevice
@@ -18,27 +17,8 @@ from harness.sim.visa.server import ScpiServer
 
 
 @pytest.fixture
-def twin() -> RackTwin:
-    t = RackTwin(load_profile("mini"), VirtualClock())
-    t.start_powered()
-    return t
-
-
-@pytest.fixture
-def eload_server(twin: RackTwin) -> Iterator[ScpiServer]:
-    with ScpiServer(twin, role="eload", model="chroma63600") as server:
-        yield server
-
-
-@pytest.fixture
-def analyzer_server(twin: RackTwin) -> Iterator[ScpiServer]:
-    with ScpiServer(twin, role="power_analyzer", model="yokogawa_wt5000") as server:
-        yield server
-
-
-@pytest.fixture
 def eload(eload_server: ScpiServer) -> Iterator[ScpiLink]:
-    link = ScpiLink("eload", eload_server.resource, timeout_ms=1000)
+    link = ScpiLink("eload", eload_server.resource, timeout_ms=ANSWERED_MS)
     link.open()
     yield link
     link.close()
@@ -203,14 +183,14 @@ def test_constant_power_converts_at_the_present_busbar_voltage(eload: ScpiLink, 
 
 
 def test_two_connections_see_one_instrument(eload_server: ScpiServer, eload: ScpiLink) -> None:
-    other = ScpiLink("eload-2", eload_server.resource, timeout_ms=1000)
+    other = ScpiLink("eload-2", eload_server.resource, timeout_ms=ANSWERED_MS)
     other.write("CURR:STAT:L1 33")
     assert eload.query_float("CURR:STAT:L1?") == 33.0
     other.close()
 
 
 def test_analyzer_unconfigured_answers_no_data_then_the_twin(analyzer_server: ScpiServer, twin: RackTwin) -> None:
-    link = ScpiLink("analyzer", analyzer_server.resource, timeout_ms=1000)
+    link = ScpiLink("analyzer", analyzer_server.resource, timeout_ms=ANSWERED_MS)
     assert link.query(":NUMeric:NORMal:VALue?").split(",")[0] == "+9.91E+37"
     link.write(":NUM:FORM ASC;:NUM:NORM:NUMB 4;:NUM:NORM:ITEM1 URMS,1;ITEM2 IRMS,1;ITEM3 P,1;ITEM4 LAMBDA,1")
     values = link.query_floats("numeric:normal:value?")
@@ -225,12 +205,12 @@ def test_analyzer_unconfigured_answers_no_data_then_the_twin(analyzer_server: Sc
 
 
 def test_drop_connections_closes_clients_but_keeps_listening(eload_server: ScpiServer) -> None:
-    with socket.create_connection(("127.0.0.1", eload_server.port), timeout=2) as s:
+    with socket.create_connection(("127.0.0.1", eload_server.port), timeout=ANSWERED_MS / 1000) as s:
         s.sendall(b"*OPC?\n")
         assert s.recv(100) == b"1\n"
         assert eload_server.drop_connections() == 1
         assert s.recv(100) == b""  # closed by the instrument
-    with socket.create_connection(("127.0.0.1", eload_server.port), timeout=2) as s:
+    with socket.create_connection(("127.0.0.1", eload_server.port), timeout=ANSWERED_MS / 1000) as s:
         s.sendall(b"*OPC?\n")
         assert s.recv(100) == b"1\n"
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from timeouts import ANSWERED_S
 from pysnmp.hlapi.v3arch.asyncio import (
     CommunityData,
     ContextData,
@@ -46,39 +47,19 @@ def snmp() -> Iterator[SnmpLoop]:
         yield loop
 
 
-@pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock()
-
-
-@pytest.fixture
-def twin(clock: VirtualClock) -> RackTwin:
-    t = RackTwin(load_profile("mini"), clock)
-    t.start_powered()
-    return t
-
-
-@pytest.fixture
-def agent(twin: RackTwin) -> Iterator[PduAgent]:
-    a = PduAgent(twin, "pdu1")
-    a.start()
-    yield a
-    a.stop()
-
-
 def request(snmp: SnmpLoop, port: int, *oids: str, community: str = "public",
             set_value: Any = None) -> tuple[str, list[tuple[str, Any]]]:
     """One GET (or a SET of one varbind); returns (error status name or '', [(oid, value)])."""
 
     async def call(engine: SnmpEngine) -> tuple[Any, Any, Any, Any]:
-        target = await UdpTransportTarget.create(("127.0.0.1", port), timeout=1, retries=0)
+        target = await UdpTransportTarget.create(("127.0.0.1", port), timeout=ANSWERED_S, retries=0)
         if set_value is None:
             return await get_cmd(engine, CommunityData(community), target, ContextData(),
                                  *[ObjectType(ObjectIdentity(o)) for o in oids], lookupMib=False)
         return await set_cmd(engine, CommunityData(community), target, ContextData(),
                              ObjectType(ObjectIdentity(oids[0]), set_value), lookupMib=False)
 
-    err_ind, err_stat, _, vbs = snmp.run(call, 5.0)
+    err_ind, err_stat, _, vbs = snmp.run(call, 3 * ANSWERED_S)
     assert not err_ind, err_ind
     return (err_stat.prettyPrint() if err_stat else ""), [(str(o), v) for o, v in vbs]
 
@@ -158,7 +139,7 @@ def test_walk_stays_in_the_phase_table(snmp: SnmpLoop, agent: PduAgent, twin: Ra
     column = VM.device.phase_current_a.oid
 
     async def walk(engine: SnmpEngine) -> list[tuple[str, int]]:
-        target = await UdpTransportTarget.create(("127.0.0.1", agent.port), timeout=1, retries=0)
+        target = await UdpTransportTarget.create(("127.0.0.1", agent.port), timeout=ANSWERED_S, retries=0)
         out = []
         async for err_ind, err_stat, _, vbs in walk_cmd(engine, CommunityData("public"), target, ContextData(),
                                                          ObjectType(ObjectIdentity(column)),
@@ -167,7 +148,7 @@ def test_walk_stays_in_the_phase_table(snmp: SnmpLoop, agent: PduAgent, twin: Ra
             out.extend((str(o), int(v)) for o, v in vbs)
         return out
 
-    rows = snmp.run(walk, 5.0)
+    rows = snmp.run(walk, 3 * ANSWERED_S)
     assert [o for o, _ in rows] == [f"{column}.{p}" for p in (1, 2, 3)]
     for p, (_, raw) in enumerate(rows, start=1):
         assert abs(raw * 0.1 - twin.phase_current_a("pdu1", p)) <= 0.051
@@ -209,7 +190,7 @@ def test_unknown_pdu_is_refused(twin: RackTwin) -> None:
 def test_no_event_loop_left_behind(twin: RackTwin) -> None:
     agent = PduAgent(twin, "pdu1")
     agent.start()
-    loop = agent._loop  # noqa: SLF001 - checking the teardown contract
+    loop = agent._loop  # checking the teardown contract
     agent.stop()
     assert loop is not None and loop.is_closed()
     with pytest.raises(RuntimeError):

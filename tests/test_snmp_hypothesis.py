@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from timeouts import ANSWERED_S
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pyasn1.type import univ
@@ -18,7 +20,7 @@ from harness.config.profile import load_profile
 from harness.drivers.snmp.engine import close_shared_loop
 from harness.drivers.snmp.pdu import Pdu, SnmpCredentials
 from harness.drivers.snmp.vendor_map import MAPS_DIR, load_vendor_map, load_vendor_map_file
-from harness.errors import ConfigError, SnmpError
+from harness.errors import ConfigError, SnmpError, SnmpTimeout
 from harness.sim.physics import RackTwin
 from harness.sim.snmp.agent import PduAgent
 
@@ -55,8 +57,9 @@ def rigs() -> Iterator[dict[str, tuple[PduAgent, Pdu]]]:
         twin.start_powered()
         agent = PduAgent(twin, "pdu1")
         agent.start()
+        # garbage is still an answer: it must come before the timeout
         out[vendor] = (agent, Pdu("pdu1", "127.0.0.1", agent.port, vendor=vendor, credentials=RW, clock=clock,
-                                  retries=0))
+                                  timeout_s=ANSWERED_S, retries=0))
     yield out
     for agent, pdu in out.values():
         pdu.close()
@@ -76,7 +79,7 @@ def test_any_reply_is_a_value_or_an_snmp_error(rigs: dict[str, tuple[PduAgent, P
             "model": vm.identity.model, "digits": vm.outlet.current_a}[what]
     oid = spec.digits.oid_for(outlet=1) if what == "digits" and spec.digits else spec.oid_for(outlet=1)
     agent.set_override(oid, value)
-    pdu._link.digits.clear()  # noqa: SLF001 - make the driver read the digits again
+    pdu._link.digits.clear()  # make the driver read the digits again
     try:
         if what == "state":
             result: Any = pdu.outlet_is_on(1)
@@ -86,8 +89,9 @@ def test_any_reply_is_a_value_or_an_snmp_error(rigs: dict[str, tuple[PduAgent, P
         else:
             result = pdu.metering([1]).outlets[1]
             amps = result.current_a
-            assert isinstance(amps, float) and amps == amps and 0 <= amps < 1e6  # never NaN, never negative
+            assert isinstance(amps, float) and not math.isnan(amps) and 0 <= amps < 1e6  # never NaN, never negative
     except SnmpError as exc:
+        assert not isinstance(exc, SnmpTimeout), exc  # an answer, however bad, is not silence
         assert exc.device == "pdu1" and exc.request  # typed, names the PDU and the request
     finally:
         agent.set_override(oid, None)

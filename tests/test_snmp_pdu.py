@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import threading
-from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pyasn1.codec.ber import decoder
 from pyasn1.type import univ
-from pysnmp.proto import api, rfc1902, rfc1905
+from pysnmp.proto import rfc1902, rfc1905
+from snmp_wire import BlackHole, UdpProxy
+from timeouts import ANSWERED_S, NEVER_S
 
 from harness.clock import VirtualClock
 from harness.config.profile import load_profile
@@ -39,116 +37,10 @@ def _shared_loop_closed_after() -> Iterator[None]:
 
 
 @pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock()
-
-
-@pytest.fixture
-def twin(clock: VirtualClock) -> RackTwin:
-    t = RackTwin(load_profile("mini"), clock)
-    t.start_powered()
-    return t
-
-
-@pytest.fixture
-def agent(twin: RackTwin) -> Iterator[PduAgent]:
-    with PduAgent(twin, "pdu1") as a:
-        yield a
-
-
-@pytest.fixture
 def pdu(agent: PduAgent, clock: VirtualClock) -> Iterator[Pdu]:
-    with Pdu("pdu1", "127.0.0.1", agent.port, vendor="apc_rpdu2", credentials=RW, clock=clock) as p:
+    with Pdu("pdu1", "127.0.0.1", agent.port, vendor="apc_rpdu2", credentials=RW, clock=clock,
+             timeout_s=ANSWERED_S) as p:
         yield p
-
-
-# ---------------------------------------------------------------------- wire helpers
-def pdu_kind(datagram: bytes) -> str:
-    """'GetRequestPDU', 'SetRequestPDU', 'ResponsePDU', ... of one SNMP v1/v2c datagram."""
-    version = int(api.decodeMessageVersion(datagram))
-    module = api.PROTOCOL_MODULES[version]
-    msg, _ = decoder.decode(datagram, asn1Spec=module.Message())
-    return type(module.apiMessage.get_pdu(msg)).__name__
-
-
-class BlackHole:
-    """A UDP port that reads and counts requests but never answers (a dead or unplugged PDU)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.05)
-        self.port = self.sock.getsockname()[1]
-        self.seen: Counter[str] = Counter()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data, _ = self.sock.recvfrom(65535)
-            except TimeoutError:
-                continue
-            self.seen[pdu_kind(data)] += 1
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.sock.close()
-
-
-class LossyProxy:
-    """Forwards to the agent; drops the agent's answer to the first SET (the SET still executes), or with
-    ``lose="request"`` the first ``sets_to_lose`` SET requests themselves (they never reach the agent)."""
-
-    def __init__(self, agent_port: int, *, lose: str = "reply", sets_to_lose: int = 1) -> None:
-        self.lose = lose
-        self.sets_to_lose = sets_to_lose
-        self.front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.front.bind(("127.0.0.1", 0))
-        self.back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.back.connect(("127.0.0.1", agent_port))
-        for s in (self.front, self.back):
-            s.settimeout(0.02)
-        self.port = self.front.getsockname()[1]
-        self.seen: Counter[str] = Counter()
-        self.dropped = 0
-        self._drop_next = False
-        self._client: Any = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data, self._client = self.front.recvfrom(65535)
-                kind = pdu_kind(data)
-                self.seen[kind] += 1
-                if kind == "SetRequestPDU" and self.dropped < self.sets_to_lose:
-                    if self.lose == "request":
-                        self.dropped += 1
-                        continue
-                    self._drop_next = True
-                self.back.send(data)
-            except TimeoutError:
-                pass
-            try:
-                answer = self.back.recv(65535)
-            except TimeoutError:
-                continue
-            if self._drop_next:
-                self._drop_next = False
-                self.dropped += 1
-            else:
-                self.front.sendto(answer, self._client)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.front.close()
-        self.back.close()
 
 
 # ---------------------------------------------------------------------- reads
@@ -229,22 +121,22 @@ def test_set_outlet_on_is_confirmed_after_the_relay_delay(pdu: Pdu, agent: PduAg
 
 def test_read_only_community_set_is_refused_and_nothing_changes(agent: PduAgent, twin: RackTwin,
                                                                 clock: VirtualClock) -> None:
-    with Pdu("pdu1", "127.0.0.1", agent.port, vendor="apc_rpdu2", credentials=RO, clock=clock) as ro:
-        with pytest.raises(SnmpError) as err:
-            ro.set_outlet(1, False)
+    with Pdu("pdu1", "127.0.0.1", agent.port, vendor="apc_rpdu2", credentials=RO, clock=clock,
+             timeout_s=ANSWERED_S) as ro, pytest.raises(SnmpError) as err:
+        ro.set_outlet(1, False)
     assert "noAccess" in str(err.value) and not isinstance(err.value, PowerActionUncertain)
     assert twin.outlet_is_on("pdu1", 1)
 
 
 def test_set_to_a_dead_port_is_sent_once_then_uncertain(clock: VirtualClock) -> None:
-    hole = BlackHole()
+    hole = BlackHole()  # never answers: the short timeout must expire, on any machine
     try:
         dead = Pdu("pdu1", "127.0.0.1", hole.port, vendor="apc_rpdu2", credentials=RW, clock=clock,
-                   timeout_s=0.2, retries=1)
+                   timeout_s=NEVER_S, retries=1)
         t0 = clock.now()
         with pytest.raises(PowerActionUncertain) as err:
             dead.set_outlet(3, False, confirm_timeout_s=1.0, poll_s=0.5)
-        assert clock.now() - t0 >= 1.0  # gave up at the deadline, not before
+        assert clock.now() - t0 >= 1.0  # gave up at the (simulated) deadline, not before
         assert "pdu1" in str(err.value) and "no answer" in str(err.value)
     finally:
         hole.close()
@@ -256,7 +148,7 @@ def test_get_from_a_dead_port_is_a_timeout(clock: VirtualClock) -> None:
     hole = BlackHole()
     try:
         dead = Pdu("pdu1", "127.0.0.1", hole.port, vendor="apc_rpdu2", credentials=RW, clock=clock,
-                   timeout_s=0.2, retries=1)
+                   timeout_s=NEVER_S, retries=1)
         with pytest.raises(SnmpTimeout) as err:
             dead.outlet_power_w(1)
     finally:
@@ -265,11 +157,16 @@ def test_get_from_a_dead_port_is_a_timeout(clock: VirtualClock) -> None:
     assert hole.seen["GetRequestPDU"] == 2  # GETs are retried
 
 
+# A lost SET must time out (it is never answered) while every read-back must be answered: one timeout
+# serves both, so the reads get retries to spare rather than a wall-clock margin.
+LOSSY: dict[str, Any] = {"timeout_s": 1.0, "retries": 3}
+
+
 def test_lost_set_answer_is_confirmed_by_reading_back_not_resending(agent: PduAgent, twin: RackTwin,
                                                                     clock: VirtualClock) -> None:
-    proxy = LossyProxy(agent.port)
+    proxy = UdpProxy(agent.port, lose="reply", sets_to_lose=1)
     try:
-        p = Pdu("pdu1", "127.0.0.1", proxy.port, vendor="apc_rpdu2", credentials=RW, clock=clock, timeout_s=0.3)
+        p = Pdu("pdu1", "127.0.0.1", proxy.port, vendor="apc_rpdu2", credentials=RW, clock=clock, **LOSSY)
         p.set_outlet(4, False, confirm_timeout_s=2.0)
     finally:
         proxy.close()
@@ -281,9 +178,9 @@ def test_lost_set_request_is_sent_again_once_read_back_proves_it_lost(agent: Pdu
                                                                         clock: VirtualClock) -> None:
     """No answer and the outlet still reads its old state for the whole window: the SET never arrived,
     so on/off (a target state) is sent again, and confirmed."""
-    proxy = LossyProxy(agent.port, lose="request")
+    proxy = UdpProxy(agent.port, lose="request", sets_to_lose=1)
     try:
-        p = Pdu("pdu1", "127.0.0.1", proxy.port, vendor="apc_rpdu2", credentials=RW, clock=clock, timeout_s=0.3)
+        p = Pdu("pdu1", "127.0.0.1", proxy.port, vendor="apc_rpdu2", credentials=RW, clock=clock, **LOSSY)
         p.set_outlet(5, False, confirm_timeout_s=2.0)
     finally:
         proxy.close()
@@ -293,9 +190,9 @@ def test_lost_set_request_is_sent_again_once_read_back_proves_it_lost(agent: Pdu
 
 def test_lost_set_requests_are_resent_a_bounded_number_of_times(agent: PduAgent, twin: RackTwin,
                                                                 clock: VirtualClock) -> None:
-    proxy = LossyProxy(agent.port, lose="request", sets_to_lose=100)
+    proxy = UdpProxy(agent.port, lose="request", sets_to_lose=100)
     try:
-        p = Pdu("pdu1", "127.0.0.1", proxy.port, vendor="apc_rpdu2", credentials=RW, clock=clock, timeout_s=0.3)
+        p = Pdu("pdu1", "127.0.0.1", proxy.port, vendor="apc_rpdu2", credentials=RW, clock=clock, **LOSSY)
         with pytest.raises(PowerActionUncertain) as err:
             p.set_outlet(6, False, confirm_timeout_s=1.0, max_unanswered_resends=2)
     finally:
@@ -332,10 +229,10 @@ def garbage_agent() -> Iterator[tuple[PduAgent, Pdu]]:
     clock = VirtualClock()
     twin = RackTwin(load_profile("mini"), clock)
     twin.start_powered()
-    with PduAgent(twin, "pdu1") as agent:
-        with Pdu("pdu1", "127.0.0.1", agent.port, vendor="apc_rpdu2", credentials=RW, clock=clock,
-                 timeout_s=1.0, retries=0) as p:
-            yield agent, p
+    # garbage is still an answer: it must come before the timeout
+    with PduAgent(twin, "pdu1") as agent, Pdu("pdu1", "127.0.0.1", agent.port, vendor="apc_rpdu2", credentials=RW,
+                                              clock=clock, timeout_s=ANSWERED_S, retries=0) as p:
+        yield agent, p
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -348,6 +245,8 @@ def test_garbage_values_only_ever_raise_snmp_errors(garbage_agent: tuple[PduAgen
     try:
         try:
             watts = p.outlet_power_w(1)
+        except SnmpTimeout:
+            raise
         except SnmpError:
             pass
         else:
@@ -356,6 +255,8 @@ def test_garbage_values_only_ever_raise_snmp_errors(garbage_agent: tuple[PduAgen
             assert watts == int(value) * power.scale
         try:
             on = p.outlet_is_on(1)
+        except SnmpTimeout:
+            raise
         except SnmpError:
             pass
         else:
@@ -407,7 +308,8 @@ def test_shared_loop_is_reused_and_recreated_after_close() -> None:
 def test_private_loop_closes_cleanly(agent: PduAgent, clock: VirtualClock) -> None:
     loop = SnmpLoop("test-private")
     try:
-        p = Pdu("pdu1", "127.0.0.1", agent.port, vendor="apc_rpdu2", credentials=RW, clock=clock, loop=loop)
+        p = Pdu("pdu1", "127.0.0.1", agent.port, vendor="apc_rpdu2", credentials=RW, clock=clock, loop=loop,
+                timeout_s=ANSWERED_S)
         assert p.outlet_is_on(1)
     finally:
         loop.close()
@@ -422,8 +324,8 @@ NO_NET_SNMP = shutil.which("snmpget") is None
 @pytest.mark.skipif(NO_NET_SNMP, reason="net-snmp's snmpget is not installed (apt-get install snmp)")
 def test_net_snmp_reads_what_the_driver_reads(pdu: Pdu, agent: PduAgent) -> None:
     oid = VM.outlet.power_w.oid_for(outlet=1)
-    out = subprocess.run(["snmpget", "-v2c", "-c", "public", "-On", "-Oqv", "-t", "2", "-r", "1",
-                          f"127.0.0.1:{agent.port}", oid], capture_output=True, text=True, timeout=10, check=True)
+    out = subprocess.run(["snmpget", "-v2c", "-c", "public", "-On", "-Oqv", "-t", "10", "-r", "0",
+                          f"127.0.0.1:{agent.port}", oid], capture_output=True, text=True, timeout=60, check=True)
     assert float(out.stdout.strip()) == pdu.outlet_power_w(1)
 
 

@@ -3,18 +3,23 @@ real UDP on 127.0.0.1: metering, switching, cycle, sequenced power-on, breakers,
 
 from __future__ import annotations
 
+import itertools
 import math
+import threading
 from collections.abc import Iterator
 
 import pytest
+from conftest import wait_for
 from pysnmp.proto import rfc1902
+from snmp_wire import UdpProxy
+from timeouts import ANSWERED_S, NEVER_S
 
-from harness.clock import VirtualClock, monotonic
+from harness.clock import VirtualClock
 from harness.config.profile import load_profile
 from harness.drivers.snmp.engine import close_shared_loop
-from harness.drivers.snmp.pdu import Pdu, SnmpCredentials
+from harness.drivers.snmp.pdu import Pdu, PduMetering, SnmpCredentials
 from harness.drivers.snmp.vendor_map import available_maps, load_vendor_map
-from harness.errors import SnmpError, SnmpTimeout
+from harness.errors import PowerActionUncertain, SnmpError, SnmpTimeout
 from harness.sim.physics import RackTwin, physics_for
 from harness.sim.physics.params import Branch, PduPhysics
 from harness.sim.snmp.agent import AgentFaults, PduAgent, V3User
@@ -48,6 +53,8 @@ def mini_with_branches(vendor: str, clock: VirtualClock, rating_a: float = 10.0)
 
 
 class Bench:
+    """A mini rack with branch breakers, its PDU of one vendor served by a live agent (v2c and v3 users)."""
+
     def __init__(self, vendor: str, *, rating_a: float = 10.0) -> None:
         self.clock = VirtualClock()
         self.twin = mini_with_branches(vendor, self.clock, rating_a)
@@ -56,8 +63,10 @@ class Bench:
         self.agent.start()
         self.vmap = load_vendor_map(vendor)
 
-    def pdu(self, credentials: SnmpCredentials = RW, **kw: object) -> Pdu:
-        return Pdu("pdu1", "127.0.0.1", self.agent.port, vendor=self.vmap.vendor, credentials=credentials,
+    def pdu(self, credentials: SnmpCredentials = RW, *, port: int | None = None, **kw: object) -> Pdu:
+        """A driver for the agent (or whatever listens on ``port``); answers are waited for generously."""
+        kw.setdefault("timeout_s", ANSWERED_S)
+        return Pdu("pdu1", "127.0.0.1", port or self.agent.port, vendor=self.vmap.vendor, credentials=credentials,
                    clock=self.clock, **kw)  # type: ignore[arg-type]
 
 
@@ -155,7 +164,7 @@ def test_power_on_sequenced_uses_the_clock_stagger(bench: Bench) -> None:
                                     if kind == "outlet" and d["on"] else None)
         pdu.power_on_sequenced(FEEDS, stagger_s=2.0, poll_s=0.1)
     assert all(bench.twin.outlet_is_on("pdu1", n) for n in FEEDS)
-    gaps = [times[b] - times[a] for a, b in zip(FEEDS, FEEDS[1:])]
+    gaps = [times[b] - times[a] for a, b in itertools.pairwise(FEEDS)]
     assert all(g >= 2.0 - 1e-9 for g in gaps), gaps
 
 
@@ -176,8 +185,12 @@ def test_apc_device_sequenced_power_on() -> None:
         assert [round(times[n] - t0) for n in range(1, 9)] == [0, 3, 6, 9, 12, 15, 18, 21]
     finally:
         b.agent.stop()
-    with Bench("raritan_pdu2").pdu() as other, pytest.raises(SnmpError, match="no group command"):
-        other.power_on_all_sequenced(1.0)
+    raritan = Bench("raritan_pdu2")
+    try:
+        with raritan.pdu() as other, pytest.raises(SnmpError, match="no group command"):
+            other.power_on_all_sequenced(1.0)
+    finally:
+        raritan.agent.stop()
 
 
 def test_a_tripped_breaker_reads_as_the_vendor_says(bench: Bench) -> None:
@@ -233,18 +246,21 @@ def test_v3_user_validation() -> None:
 
 # ---------------------------------------------------------------------- faults
 def test_packet_loss_is_deterministic_and_retries_cover_it() -> None:
-    def pattern() -> list[bool]:
-        f = AgentFaults(loss=0.3, seed=11)
-        return [f.drop() for _ in range(40)]
+    def pattern(seed: int = 11, n: int = 40) -> list[bool]:
+        f = AgentFaults(loss=0.3, seed=seed)
+        return [f.drop() for _ in range(n)]
 
     assert pattern() == pattern() and 5 <= sum(pattern()) <= 20  # a seeded counter, not a dice roll
+    assert pattern(7, 8) == [False, True, False, False, False, True, False, False]
     b = Bench("apc_rpdu2")
     try:
-        b.agent.set_faults(loss=0.3, seed=11)
-        with b.pdu(timeout_s=0.1, retries=5) as pdu:
-            for _ in range(20):
+        b.agent.set_faults(loss=0.3, seed=7)
+        # a dropped request must time out (it never reaches the agent); an answered one never does
+        with b.pdu(timeout_s=2.0, retries=5) as pdu:
+            for _ in range(6):
                 assert pdu.outlet_power_w(1) > 0  # every read gets through on a retry
-        assert b.agent.faults.dropped >= 1
+        # datagrams 2 and 6 were lost: each cost exactly one retry, and nothing else was sent
+        assert (b.agent.faults.seen, b.agent.faults.dropped) == (8, 2)
     finally:
         b.agent.stop()
 
@@ -252,44 +268,67 @@ def test_packet_loss_is_deterministic_and_retries_cover_it() -> None:
 def test_total_loss_is_a_timeout_and_a_lost_set_reply_is_read_back() -> None:
     b = Bench("sentry4")
     try:
-        b.agent.set_faults(loss=1.0)
-        with b.pdu(timeout_s=0.1, retries=1) as pdu, pytest.raises(SnmpTimeout):
+        b.agent.set_faults(loss=1.0)  # nothing is ever answered: the short timeouts must expire
+        with b.pdu(timeout_s=NEVER_S, retries=1) as pdu, pytest.raises(SnmpTimeout):
             pdu.outlet_is_on(1)
-        b.agent.set_faults(loss=0.0)
+        assert b.agent.faults.dropped == 2  # the GET and its retry
         b.agent.set_faults(loss=1.0, lose="reply", seed=0)
-        # the SET runs, its reply is lost; the read-backs' replies are lost too until healed
-        with b.pdu(timeout_s=0.1, retries=0) as pdu:
-            with pytest.raises(Exception):
-                pdu.set_outlet(2, False, confirm_timeout_s=0.5)
+        # the SET runs, its reply is lost; the read-backs' replies are lost too
+        with b.pdu(timeout_s=NEVER_S, retries=0) as pdu, pytest.raises(PowerActionUncertain):
+            pdu.set_outlet(2, False, confirm_timeout_s=0.5)
         assert not b.twin.outlet_is_on("pdu1", 2) and b.agent.requests["set"] == 1
     finally:
         b.agent.stop()
 
 
-def test_delay_fault_and_the_per_pdu_concurrency_cap() -> None:
-    """The cap is seen at the agent: how many replies it was holding back at once, i.e. how many
-    requests the driver had in flight (not a wall-time comparison, which a busy machine would blur)."""
+def test_delay_fault_longer_than_the_driver_waits_is_a_timeout() -> None:
     b = Bench("apc_rpdu2")
     try:
-        b.agent.set_faults(delay_s=0.15)
-        with b.pdu(timeout_s=2.0, max_in_flight=1) as serial, b.pdu(timeout_s=2.0, max_in_flight=4) as wide:
+        b.agent.set_faults(delay_s=3600.0)  # held back far beyond any wait: never answered in time
+        with b.pdu(timeout_s=NEVER_S, retries=0) as slow, pytest.raises(SnmpTimeout):
+            slow.outlet_is_on(1)
+        wait_for(lambda: b.agent.faults.held == 1, "the agent holding the reply back")
+        assert [e.effect for e in b.twin.fault_log.find("snmp.delay", "pdu1")] == ["reply held back 3600 s"]
+    finally:
+        b.agent.stop()
+
+
+def _in_flight_at_most(b: Bench, proxy: UdpProxy, pdu: Pdu, cap: int) -> PduMetering:
+    """One metering pass with every answer held back until ``cap`` requests are out; how many the driver
+    had in flight is counted at the proxy, not guessed from how long the pass took."""
+    out: list[PduMetering | BaseException] = []
+
+    def measure() -> None:
+        try:
+            out.append(pdu.metering(max_varbinds=6))
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            out.append(exc)
+
+    proxy.hold()
+    worker = threading.Thread(target=measure)
+    worker.start()
+    wait_for(lambda: proxy.in_flight >= cap or bool(out), f"{cap} requests in flight")
+    proxy.release()
+    worker.join()
+    assert proxy.max_in_flight == cap, f"max_in_flight={cap}: {proxy.max_in_flight} requests were in flight at once"
+    (result,) = out
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def test_the_per_pdu_concurrency_cap() -> None:
+    b = Bench("apc_rpdu2")
+    proxy = UdpProxy(b.agent.port)
+    try:
+        with b.pdu(port=proxy.port, max_in_flight=1) as serial, b.pdu(port=proxy.port, max_in_flight=4) as wide:
             for p in (serial, wide):
                 p.metering(max_varbinds=6)  # learn the counts first
-            b.agent.faults.max_held = 0
-            m1 = serial.metering(max_varbinds=6)
-            serial_in_flight = b.agent.faults.max_held
-            b.agent.faults.max_held = 0
-            t0 = monotonic()
-            m4 = wide.metering(max_varbinds=6)
-            t_wide = monotonic() - t0
-            wide_in_flight = b.agent.faults.max_held
-        assert m1.requests == m4.requests >= 4
-        assert serial_in_flight == 1, "max_in_flight=1: one request at a time"
-        assert 1 < wide_in_flight <= 4, wide_in_flight
-        assert t_wide >= 0.15, "every reply was held back"
-        with b.pdu(timeout_s=0.1, retries=0) as slow, pytest.raises(SnmpTimeout):
-            slow.outlet_is_on(1)
+            m1 = _in_flight_at_most(b, proxy, serial, 1)
+            m4 = _in_flight_at_most(b, proxy, wide, 4)
+        assert m1.requests == m4.requests >= 4  # the same requests, only more at once
     finally:
+        proxy.close()
         b.agent.stop()
 
 

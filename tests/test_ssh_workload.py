@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+from timeouts import ANSWERED_S
 
 from harness.clock import VirtualClock
 from harness.config.profile import load_profile
@@ -11,10 +14,11 @@ from harness.errors import HostError, HostUnreachable
 from harness.sim.physics import RackTwin
 from harness.sim.ssh.hosts import HostFleet
 
+Hosts = tuple[RackTwin, VirtualClock, HostFleet, dict[str, int]]
+
 
 @pytest.fixture
-def hosts():  # type: ignore[no-untyped-def]
-    clock = VirtualClock()
+def hosts(clock: VirtualClock) -> Iterator[Hosts]:
     twin = RackTwin(load_profile("mini"), clock, seed=2)
     twin.start_powered()
     fleet = HostFleet(twin, username="ops", password="s3cret-pass")
@@ -25,11 +29,12 @@ def hosts():  # type: ignore[no-untyped-def]
 
 def shell(fleet: HostFleet, ports: dict[str, int], tray: str, *, password: str = "s3cret-pass",
           key: str | None = None) -> HostShell:
+    # a host that is down drops the connection at once: no test here waits for this timeout
     return HostShell(tray, "127.0.0.1", ports[tray], "ops", password, host_key=key or fleet.host_key_public,
-                     timeout_s=3)
+                     timeout_s=ANSWERED_S)
 
 
-def test_targeted_power_loads_the_tray_and_ends_after_its_duration(hosts) -> None:  # type: ignore[no-untyped-def]
+def test_targeted_power_loads_the_tray_and_ends_after_its_duration(hosts: Hosts) -> None:
     twin, clock, fleet, ports = hosts
     sh = shell(fleet, ports, "compute01")
     try:
@@ -44,8 +49,8 @@ def test_targeted_power_loads_the_tray_and_ends_after_its_duration(hosts) -> Non
         sh.close()
 
 
-def test_stop_ends_the_load(hosts) -> None:  # type: ignore[no-untyped-def]
-    twin, clock, fleet, ports = hosts
+def test_stop_ends_the_load(hosts: Hosts) -> None:
+    twin, _, fleet, ports = hosts
     sh = shell(fleet, ports, "compute02")
     try:
         w = GpuWorkload(sh, gpu_tdp_w=1200)
@@ -57,7 +62,7 @@ def test_stop_ends_the_load(hosts) -> None:  # type: ignore[no-untyped-def]
         sh.close()
 
 
-def test_a_wrong_host_key_is_refused(hosts) -> None:  # type: ignore[no-untyped-def]
+def test_a_wrong_host_key_is_refused(hosts: Hosts) -> None:
     import asyncssh
 
     _, _, fleet, ports = hosts
@@ -67,7 +72,7 @@ def test_a_wrong_host_key_is_refused(hosts) -> None:  # type: ignore[no-untyped-
         sh.run("true")
 
 
-def test_wrong_password_and_down_host_are_typed_errors(hosts) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_password_and_down_host_are_typed_errors(hosts: Hosts) -> None:
     twin, _, fleet, ports = hosts
     with pytest.raises(HostError, match="login refused"):
         shell(fleet, ports, "compute01", password="nope-nope").run("true")
@@ -76,7 +81,7 @@ def test_wrong_password_and_down_host_are_typed_errors(hosts) -> None:  # type: 
         shell(fleet, ports, "compute02").run("nvidia-smi --query-gpu=power.draw --format=csv,noheader,nounits")
 
 
-def test_unknown_commands_fail_like_a_shell(hosts) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_commands_fail_like_a_shell(hosts: Hosts) -> None:
     _, _, fleet, ports = hosts
     sh = shell(fleet, ports, "switch01")
     try:

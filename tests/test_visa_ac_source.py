@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 import pyvisa
+from timeouts import ANSWERED_MS
 
 from harness.clock import VirtualClock
 from harness.config.profile import load_profile
@@ -22,17 +23,10 @@ from harness.sim.visa.server import ScpiServer
 MODELS = ["chroma61800", "keysight_ac6800"]
 
 
-@pytest.fixture
-def twin() -> RackTwin:
-    t = RackTwin(load_profile("mini"), VirtualClock())
-    t.start_powered()
-    return t
-
-
 @pytest.fixture(params=MODELS)
 def source(request: pytest.FixtureRequest, twin: RackTwin) -> Iterator[tuple[AcSource, ScpiServer]]:
     with ScpiServer(twin, role="ac_source", model=request.param) as server:
-        link = ScpiLink("ac", server.resource, timeout_ms=1000)
+        link = ScpiLink("ac", server.resource, timeout_ms=ANSWERED_MS)
         yield AcSource(link, request.param), server
         link.close()
 
@@ -48,7 +42,7 @@ def test_output_supplies_the_twin_psu_coherently(source: tuple[AcSource, ScpiSer
     psu_w = twin.psu_reading("shelf1.psu1")["input_w"]
     assert r["V"] == 230.0 and r["Hz"] == 50.0
     assert r["W"] == pytest.approx(psu_w, rel=1e-3)
-    assert r["PF"] == pytest.approx(twin.pdu_specs[twin.profile.pdus[0].name].power_factor, abs=1e-4)
+    assert r["PF"] == pytest.approx(twin.physics.pdu(twin.profile.pdus[0]).power_factor, abs=1e-4)
     assert r["W"] == pytest.approx(r["V"] * r["A"] * r["PF"], rel=1e-3)
     ac.set_voltage(200.0)  # a constant-power load: lower voltage, more current
     low = ac.measure()
@@ -64,7 +58,7 @@ def test_readings_are_deterministic() -> None:
         t = RackTwin(load_profile("mini"), VirtualClock(), seed=3)
         t.start_powered()
         with ScpiServer(t, role="ac_source", model=model) as server:
-            ac = AcSource(ScpiLink("ac", server.resource, timeout_ms=1000), model)
+            ac = AcSource(ScpiLink("ac", server.resource, timeout_ms=ANSWERED_MS), model)
             ac.set_voltage(230)
             ac.output_on()
             out = []
@@ -114,7 +108,7 @@ def test_protection_trip_forces_the_output_off_until_cleared(source: tuple[AcSou
 
 def test_short_and_long_forms(twin: RackTwin) -> None:
     with ScpiServer(twin, role="ac_source", model="chroma61800") as server:
-        link = ScpiLink("ac", server.resource, timeout_ms=1000)
+        link = ScpiLink("ac", server.resource, timeout_ms=ANSWERED_MS)
         link.write("SOURce:VOLTage:LEVel:IMMediate:AMPLitude:AC 120;:source:frequency 60;:OUTP:STAT ON")
         assert link.query("volt:ac?;FREQ?;OUTPUT?") == "120.00;60.00;ON"
         assert link.query_float("FETCh:SCALar:POWer:AC:REAL?") > 0
@@ -128,7 +122,7 @@ def test_short_and_long_forms(twin: RackTwin) -> None:
 ])
 def test_ac_source_driver_against_pyvisa_sim(yaml_name: str, resource: str, dialect: str) -> None:
     rm = pyvisa.ResourceManager(f"{fixtures_dir() / 'pyvisa_sim' / yaml_name}@sim")
-    ac = AcSource(ScpiLink(yaml_name, resource, timeout_ms=300, rm=rm), dialect)
+    ac = AcSource(ScpiLink(yaml_name, resource, timeout_ms=ANSWERED_MS, rm=rm), dialect)
     assert ac.identify()
     ac.set_voltage(230)
     ac.set_frequency(50)

@@ -7,6 +7,7 @@ import math
 from collections.abc import Iterator
 
 import pytest
+from timeouts import ANSWERED_MS
 
 from harness.clock import VirtualClock
 from harness.config.profile import load_profile
@@ -20,17 +21,10 @@ from harness.sim.visa.server import ScpiServer
 MODELS = ["yokogawa_wt5000", "chroma66205"]
 
 
-@pytest.fixture
-def twin() -> RackTwin:
-    t = RackTwin(load_profile("mini"), VirtualClock())
-    t.start_powered()
-    return t
-
-
 @pytest.fixture(params=MODELS)
 def analyzer(request: pytest.FixtureRequest, twin: RackTwin) -> Iterator[PowerAnalyzer]:
     with ScpiServer(twin, role="power_analyzer", model=request.param, measures="pdu1") as server:
-        link = ScpiLink("analyzer", server.resource, timeout_ms=1000)
+        link = ScpiLink("analyzer", server.resource, timeout_ms=ANSWERED_MS)
         yield PowerAnalyzer(link, request.param)
         link.close()
 
@@ -82,7 +76,7 @@ def test_inrush_is_deterministic(twin: RackTwin) -> None:
         t = RackTwin(load_profile("mini"), VirtualClock())
         t.start_powered()
         with ScpiServer(t, role="power_analyzer", model="chroma66205", measures="pdu1") as server:
-            analyzer = PowerAnalyzer(ScpiLink("a", server.resource, timeout_ms=1000), "chroma66205")
+            analyzer = PowerAnalyzer(ScpiLink("a", server.resource, timeout_ms=ANSWERED_MS), "chroma66205")
             analyzer.arm_inrush()
             out = []
             for n in (1, 2, 3):
@@ -99,7 +93,7 @@ def test_inrush_is_deterministic(twin: RackTwin) -> None:
 
 def test_wt5000_unheld_peak_is_the_last_update_interval_only(twin: RackTwin) -> None:
     with ScpiServer(twin, role="power_analyzer", model="yokogawa_wt5000", measures="pdu1") as server:
-        link = ScpiLink("wt", server.resource, timeout_ms=1000)
+        link = ScpiLink("wt", server.resource, timeout_ms=ANSWERED_MS)
         link.write(":NUM:NORM:ITEM1 IRMS,1;ITEM2 IPP,1;:NUM:NORM:NUMB 2")
         twin.set_outlet("pdu1", 3, False)
         twin.set_outlet("pdu1", 3, True)
@@ -119,7 +113,7 @@ def test_wt5000_unheld_peak_is_the_last_update_interval_only(twin: RackTwin) -> 
 
 def test_chroma66205_inrush_not_armed_is_no_data(twin: RackTwin) -> None:
     with ScpiServer(twin, role="power_analyzer", model="chroma66205", measures="pdu1") as server:
-        analyzer = PowerAnalyzer(ScpiLink("pm", server.resource, timeout_ms=1000), "chroma66205")
+        analyzer = PowerAnalyzer(ScpiLink("pm", server.resource, timeout_ms=ANSWERED_MS), "chroma66205")
         with pytest.raises(InstrumentReplyError, match="no valid reading"):
             analyzer.inrush_peak_a()
         assert analyzer.link.query("MEAS? V,I,W") .count(",") == 2
@@ -140,7 +134,7 @@ def test_analyzer_stops_listening_when_stopped(twin: RackTwin) -> None:
 @pytest.mark.parametrize("model", ["chroma63600", "keysight_el30000"])
 def test_both_load_models_drive_the_twin(twin: RackTwin, model: str) -> None:
     with ScpiServer(twin, role="eload", model=model) as server:
-        load = ElectronicLoad(ScpiLink("eload", server.resource, timeout_ms=1000), model, max_current_a=400)
+        load = ElectronicLoad(ScpiLink("eload", server.resource, timeout_ms=ANSWERED_MS), model, max_current_a=400)
         load.mode = "CC"
         load.set_current(40)  # a model the profile does not list gets the simulator's 60 A default
         load.input_on()

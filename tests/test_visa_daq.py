@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 import pyvisa
+from timeouts import ANSWERED_MS
 
 from harness.clock import VirtualClock
 from harness.config.profile import load_profile
@@ -20,8 +21,9 @@ WIRED = {101: "coolant_supply", 102: "coolant_return", 103: "air_inlet", 104: "a
 
 
 @pytest.fixture
-def twin() -> RackTwin:
-    t = RackTwin(load_profile("nvl72"), VirtualClock())
+def twin(clock: VirtualClock) -> RackTwin:
+    """The nvl72 rack (its thermocouple points), powered: overrides conftest's mini."""
+    t = RackTwin(load_profile("nvl72"), clock)
     t.start_powered()
     return t
 
@@ -34,7 +36,7 @@ def server(twin: RackTwin) -> Iterator[ScpiServer]:
 
 @pytest.fixture
 def daq(server: ScpiServer) -> Iterator[ThermocoupleDaq]:
-    link = ScpiLink("daq", server.resource, timeout_ms=1000)
+    link = ScpiLink("daq", server.resource, timeout_ms=ANSWERED_MS)
     yield ThermocoupleDaq(link, channels=WIRED)
     link.close()
 
@@ -74,7 +76,7 @@ def test_open_thermocouple_names_the_instrument_and_channel(daq: ThermocoupleDaq
 
 def test_a_channel_wired_to_nothing_reads_open(twin: RackTwin) -> None:
     with ScpiServer(twin, role="daq", model="keysight_daq970a", channels={101: "air_inlet"}) as server:
-        daq = ThermocoupleDaq(ScpiLink("daq", server.resource, timeout_ms=1000), channels={101: "air_inlet", 110: "spare"})
+        daq = ThermocoupleDaq(ScpiLink("daq", server.resource, timeout_ms=ANSWERED_MS), channels={101: "air_inlet", 110: "spare"})
         with pytest.raises(OpenThermocouple, match="channel 110 \\(spare\\)"):
             daq.read()
         daq.link.close()
@@ -82,13 +84,13 @@ def test_a_channel_wired_to_nothing_reads_open(twin: RackTwin) -> None:
 
 def test_channels_come_from_the_profile_when_not_given(twin: RackTwin) -> None:
     with ScpiServer(twin, role="daq", model="keysight_daq970a") as server:  # nvl72 wires 101-104
-        daq = ThermocoupleDaq(ScpiLink("daq", server.resource, timeout_ms=1000), channels=WIRED)
+        daq = ThermocoupleDaq(ScpiLink("daq", server.resource, timeout_ms=ANSWERED_MS), channels=WIRED)
         assert daq.read() == pytest.approx(twin.thermocouple_points(), abs=1e-6)
         daq.link.close()
 
 
 def test_simulator_scpi_details(server: ScpiServer) -> None:
-    link = ScpiLink("daq", server.resource, timeout_ms=1000)
+    link = ScpiLink("daq", server.resource, timeout_ms=ANSWERED_MS)
     link.write("conf:temp tc,k,(@101,103)")
     assert link.query("ROUTE:SCAN:SIZE?") == "2"
     link.write("UNIT:TEMP F,(@101)")
@@ -130,7 +132,7 @@ def test_channel_list_format() -> None:
 # ------------------------------------------------------------------------------ against pyvisa-sim
 def _sim(resource: str) -> ThermocoupleDaq:
     rm = pyvisa.ResourceManager(f"{fixtures_dir() / 'pyvisa_sim' / 'daq970a.yaml'}@sim")
-    return ThermocoupleDaq(ScpiLink("daq970a", resource, timeout_ms=300, rm=rm), channels=WIRED)
+    return ThermocoupleDaq(ScpiLink("daq970a", resource, timeout_ms=ANSWERED_MS, rm=rm), channels=WIRED)
 
 
 @pytest.mark.parametrize("resource", ["TCPIP0::10.0.0.41::5025::SOCKET", "TCPIP0::10.0.0.41::inst0::INSTR"])

@@ -13,9 +13,8 @@ import pytest
 import pyvisa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from timeouts import ANSWERED_MS, NEVER_MS
 
-from harness.clock import VirtualClock
-from harness.config.profile import load_profile
 from harness.drivers.visa.ac_source import AcSource
 from harness.drivers.visa.daq import OpenThermocouple, ThermocoupleDaq
 from harness.drivers.visa.dialect import dialects
@@ -32,27 +31,8 @@ SIM_DIR: Path = fixtures_dir() / "pyvisa_sim"
 
 
 @pytest.fixture
-def twin() -> RackTwin:
-    t = RackTwin(load_profile("mini"), VirtualClock())
-    t.start_powered()
-    return t
-
-
-@pytest.fixture
-def eload_server(twin: RackTwin) -> Iterator[ScpiServer]:
-    with ScpiServer(twin, role="eload", model="chroma63600") as s:
-        yield s
-
-
-@pytest.fixture
-def analyzer_server(twin: RackTwin) -> Iterator[ScpiServer]:
-    with ScpiServer(twin, role="power_analyzer", model="yokogawa_wt5000") as s:
-        yield s
-
-
-@pytest.fixture
 def load(eload_server: ScpiServer, twin: RackTwin) -> Iterator[ElectronicLoad]:
-    link = ScpiLink("eload", eload_server.resource, timeout_ms=1000)
+    link = ScpiLink("eload", eload_server.resource, timeout_ms=ANSWERED_MS)
     yield ElectronicLoad(link, "chroma63600", max_current_a=twin.profile.instruments["eload"].max_current_a or 0)
     link.close()
 
@@ -108,7 +88,7 @@ def test_eload_power_limit_is_the_constructor_rating(eload_server: ScpiServer) -
 
 
 def test_analyzer_measure_is_the_twin_reading(analyzer_server: ScpiServer, twin: RackTwin, load: ElectronicLoad) -> None:
-    analyzer = PowerAnalyzer(ScpiLink("analyzer", analyzer_server.resource, timeout_ms=1000))
+    analyzer = PowerAnalyzer(ScpiLink("analyzer", analyzer_server.resource, timeout_ms=ANSWERED_MS))
     idle = analyzer.measure()
     truth = twin.analyzer_reading("pdu1")
     assert set(idle) == {"V", "A", "W", "PF"}
@@ -150,7 +130,7 @@ def test_driver_command_strings_are_understood_by_the_simulator(twin: RackTwin, 
 # ------------------------------------------------------------------------------ against pyvisa-sim
 def _sim_link(yaml_name: str, resource: str) -> ScpiLink:
     rm = pyvisa.ResourceManager(f"{SIM_DIR / yaml_name}@sim")
-    return ScpiLink(yaml_name.split(".")[0], resource, timeout_ms=300, rm=rm)
+    return ScpiLink(yaml_name.split(".")[0], resource, timeout_ms=ANSWERED_MS, rm=rm)
 
 
 @pytest.mark.parametrize("yaml_name, resource, dialect", [
@@ -223,8 +203,8 @@ class _Stub:
                             reply: bytes | None = b"STUB,GARBAGE,0,0"
                         elif command == "SYST:ERR?":
                             reply = stub.payload if stub.target == "errors" else b'+0,"No error"'
-                        elif command.endswith("?"):
-                            reply = stub.payload if stub.target == "measure" else b"0"
+                        elif any(part.strip().split(" ", 1)[0].endswith("?") for part in command.split(";")):
+                            reply = stub.payload if stub.target == "measure" else b"0"  # a query (may take args)
                         else:
                             reply = None
                         if reply is not None:
@@ -275,7 +255,7 @@ _WIRED = {101: "coolant_supply", 102: "coolant_return", 103: "air_inlet", 104: "
 def test_any_reply_gives_a_value_or_a_driver_error(stub: _Stub, payload: bytes, action: str) -> None:
     stub.payload = payload
     stub.target = "errors" if action.startswith("errors") else "measure"
-    link = ScpiLink("stub", stub.resource, timeout_ms=100)  # localhost: a reply comes in well under 100 ms
+    link = ScpiLink("stub", stub.resource, timeout_ms=ANSWERED_MS)  # the stub answers every query
     try:
         load = ElectronicLoad(link, max_current_a=400)
         if action == "eload.measure":
@@ -318,6 +298,8 @@ def test_any_reply_gives_a_value_or_a_driver_error(stub: _Stub, payload: bytes, 
             assert all(isinstance(n, str) for n in AcSource(link).protection_tripped())
         else:
             load.set_current(1.0)
+    except InstrumentIOError:
+        raise  # the stub answers every query: garbage is an answer, never silence
     except DriverError:
         pass  # InstrumentError and its kin: what a caller is promised
     finally:
@@ -326,7 +308,7 @@ def test_any_reply_gives_a_value_or_a_driver_error(stub: _Stub, payload: bytes, 
 
 def test_silent_instrument_is_an_io_error_not_a_hang(stub: _Stub) -> None:
     stub.payload, stub.target = None, "measure"
-    load = ElectronicLoad(ScpiLink("stub", stub.resource, timeout_ms=200), max_current_a=1)
+    load = ElectronicLoad(ScpiLink("stub", stub.resource, timeout_ms=NEVER_MS), max_current_a=1)  # never answered
     with pytest.raises(InstrumentIOError, match="stub: MEAS:VOLT?"):
         load.measure()
     load.link.close()
@@ -334,7 +316,7 @@ def test_silent_instrument_is_an_io_error_not_a_hang(stub: _Stub) -> None:
 
 def test_input_off_that_does_not_read_back_off_is_an_error(stub: _Stub) -> None:
     stub.payload, stub.target = b"ON", "measure"
-    load = ElectronicLoad(ScpiLink("stub", stub.resource, timeout_ms=300), max_current_a=1)
+    load = ElectronicLoad(ScpiLink("stub", stub.resource, timeout_ms=ANSWERED_MS), max_current_a=1)
     with pytest.raises(ReadbackMismatch, match="read back True"):
         load.input_off()
     stub.payload = b"1.5"
@@ -355,7 +337,7 @@ def test_input_off_that_does_not_read_back_off_is_an_error(stub: _Stub) -> None:
 ])
 def test_daq_bad_scans_are_typed_errors(stub: _Stub, reply: str, match: str) -> None:
     stub.payload, stub.target = reply.encode(), "measure"
-    daq = ThermocoupleDaq(ScpiLink("daq", stub.resource, timeout_ms=300), channels=_WIRED)
+    daq = ThermocoupleDaq(ScpiLink("daq", stub.resource, timeout_ms=ANSWERED_MS), channels=_WIRED)
     with pytest.raises(InstrumentReplyError, match=match) as info:
         daq.read()
     assert isinstance(info.value, OpenThermocouple) == ("open" in match)
@@ -366,7 +348,7 @@ def test_daq_bad_scans_are_typed_errors(stub: _Stub, reply: str, match: str) -> 
                                           ("9.91E37", "no valid reading"), ("ON", "not a number")])
 def test_ac_source_impossible_readings_are_typed_errors(stub: _Stub, reply: str, match: str) -> None:
     stub.payload, stub.target = reply.encode(), "measure"
-    source = AcSource(ScpiLink("ac", stub.resource, timeout_ms=300))
+    source = AcSource(ScpiLink("ac", stub.resource, timeout_ms=ANSWERED_MS))
     with pytest.raises(InstrumentReplyError, match=match):
         source.measure()
     source.link.close()

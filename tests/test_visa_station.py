@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from timeouts import ANSWERED_MS
 
 from harness.clock import VirtualClock
 from harness.config.profile import load_profile
@@ -29,7 +30,7 @@ def test_every_instrument_kind_answers_idn(sim: SimStation) -> None:
     assert sim.station is not None
     idns = {}
     for inst in sim.station.instruments:
-        with ScpiLink(inst.name, inst.resource, timeout_ms=2000) as link:
+        with ScpiLink(inst.name, inst.resource, timeout_ms=ANSWERED_MS) as link:
             idns[inst.role] = link.idn
     assert set(idns) == {"eload", "power_analyzer", "daq", "ac_source"}
     assert idns["daq"].startswith("Keysight Technologies,DAQ970A,")  # type: ignore[union-attr]
@@ -40,10 +41,10 @@ def test_daq_and_ac_source_of_the_station_read_the_twin(sim: SimStation) -> None
     station: Station = sim.station  # type: ignore[assignment]
     ep = {i.role: i for i in station.instruments}
     profile = sim.profile
-    with ScpiLink("daq", ep["daq"].resource, timeout_ms=2000) as link:
+    with ScpiLink("daq", ep["daq"].resource, timeout_ms=ANSWERED_MS) as link:
         temps = ThermocoupleDaq(link, ep["daq"].model, channels=profile.instruments["daq"].channels).read()
     assert temps == pytest.approx(sim.twin.thermocouple_points(), abs=1e-6)
-    with ScpiLink("ac", ep["ac_source"].resource, timeout_ms=2000) as link:
+    with ScpiLink("ac", ep["ac_source"].resource, timeout_ms=ANSWERED_MS) as link:
         source = AcSource(link, ep["ac_source"].model)
         source.set_voltage(230)
         source.output_on()

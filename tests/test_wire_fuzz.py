@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import PASSWORD, USER
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
+from timeouts import ANSWERED_MS, ANSWERED_S, NEVER_MS, NEVER_S
 
 from harness.clock import VirtualClock
 from harness.config.plan import load_plan
@@ -41,7 +43,6 @@ from harness.sim.visa.server import ScpiServer
 from harness.steps import STEP_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
-USER, PASSWORD = "rackval", "wire-fuzz-pw"
 #: CI: a fixed set of examples (deterministic). RACKVAL_FUZZ_EXAMPLES=N explores N fresh random examples.
 EXPLORE = int(os.environ.get("RACKVAL_FUZZ_EXAMPLES", "0"))
 FUZZ = settings(max_examples=EXPLORE or 40, deadline=None, derandomize=not EXPLORE, database=None,
@@ -114,7 +115,7 @@ REDFISH_OPS = {
 def test_redfish_garbage_is_a_typed_error_naming_bmc_and_request(redfish: tuple[RedfishFleet, RackTwin, VirtualClock],
                                                                  c: Corruption, op: str, logged_in: bool) -> None:
     fleet, _, clock = redfish
-    client = BmcClient("compute01", fleet.endpoints["compute01"], USER, PASSWORD, clock=clock, timeout_s=2)
+    client = BmcClient("compute01", fleet.endpoints["compute01"], USER, PASSWORD, clock=clock, timeout_s=ANSWERED_S)
     try:
         if logged_in:
             client.login()
@@ -142,7 +143,7 @@ def test_a_garbled_reset_answer_is_never_resent(redfish: tuple[RedfishFleet, Rac
     calls: list[str] = []
     real = twin.host_reset
     monkeypatch_module.setattr(twin, "host_reset", lambda tray, kind: (calls.append(kind), real(tray, kind))[1])
-    client = BmcClient("compute02", fleet.endpoints["compute02"], USER, PASSWORD, clock=clock, timeout_s=2)
+    client = BmcClient("compute02", fleet.endpoints["compute02"], USER, PASSWORD, clock=clock, timeout_s=ANSWERED_S)
     try:
         assert client.power_state() in ("On", "Off")
         fleet.inject("compute02", "wire", **{**asdict(c), "match": "POST /redfish/v1/Systems"})
@@ -173,8 +174,8 @@ def scpi() -> Iterator[dict[str, Any]]:
     twin.start_powered()
     with ScpiServer(twin, role="power_analyzer", model="yokogawa_wt5000") as pa_srv, \
             ScpiServer(twin, role="eload", model="chroma63600") as el_srv:
-        pa_link = ScpiLink("analyzer", pa_srv.resource, timeout_ms=300)
-        el_link = ScpiLink("eload", el_srv.resource, timeout_ms=300)
+        pa_link = ScpiLink("analyzer", pa_srv.resource, timeout_ms=ANSWERED_MS)
+        el_link = ScpiLink("eload", el_srv.resource, timeout_ms=ANSWERED_MS)
         pa_link.open()
         el_link.open()
         analyzer = PowerAnalyzer(pa_link, "yokogawa_wt5000")
@@ -201,12 +202,14 @@ def test_scpi_garbage_is_a_typed_error_naming_instrument_and_command(scpi: dict[
     device, call = SCPI_OPS[op]
     server, driver = scpi[device]
     server.inject("wire", **asdict(c))
+    driver.link.timeout_ms = NEVER_MS  # a damaged reply may never be complete (empty, cut at 0): it must expire
     try:
         call(driver)
     except InstrumentError as exc:
         _typed(exc, device)
     finally:
         server.clear("wire")
+        driver.link.timeout_ms = ANSWERED_MS
     # clean wire: the link is back in step (no stale half-reply, no leftover line answering the next query)
     if device == "analyzer":
         values = driver.measure()
@@ -222,17 +225,38 @@ V3 = {"user": "ctl-user", "auth_key": "auth-key-123", "priv_key": "priv-key-123"
       "priv_protocol": "AES"}
 
 
+class SnmpRig:
+    """One v3 agent and three drivers for it, by what their timeouts are for: ``damaged`` (every reply
+    damaged: authPriv drops it, so its short timeout must expire), ``clean`` (answered: generous), and
+    ``switch`` (a SET whose answer is damaged must time out, its read-backs must be answered: one
+    timeout for both, so the reads get retries to spare)."""
+
+    def __init__(self, agent: PduAgent, twin: RackTwin, clock: VirtualClock) -> None:
+        self.agent, self.twin = agent, twin
+        creds = SnmpCredentials("3", **V3)
+
+        def pdu(**kw: Any) -> Pdu:
+            return Pdu("pdu1", "127.0.0.1", agent.port, vendor="apc_rpdu2", credentials=creds, clock=clock, **kw)
+
+        self.damaged = pdu(timeout_s=NEVER_S, retries=0)
+        self.clean = pdu(timeout_s=ANSWERED_S, retries=0)
+        self.switch = pdu(timeout_s=1.0, retries=3)
+
+    def close(self) -> None:
+        for p in (self.damaged, self.clean, self.switch):
+            p.close()
+
+
 @pytest.fixture(scope="module")
-def snmp() -> Iterator[tuple[PduAgent, Pdu, RackTwin]]:
+def snmp() -> Iterator[SnmpRig]:
     clock = VirtualClock()
     twin = RackTwin(load_profile("mini"), clock, seed=5)
     twin.start_powered()
     users = [V3User(V3["user"], V3["auth_key"], V3["priv_key"], V3["auth_protocol"], V3["priv_protocol"], write=True)]
     with PduAgent(twin, "pdu1", v3_users=users) as agent:
-        pdu = Pdu("pdu1", "127.0.0.1", agent.port, vendor="apc_rpdu2", credentials=SnmpCredentials("3", **V3),
-                  clock=clock, timeout_s=0.3, retries=0)
-        yield agent, pdu, twin
-        pdu.close()
+        rig = SnmpRig(agent, twin, clock)
+        yield rig
+        rig.close()
     close_shared_loop()
 
 
@@ -245,23 +269,21 @@ SNMP_OPS = {
 
 @settings(FUZZ, max_examples=EXPLORE or 25)
 @given(c=corruptions, op=st.sampled_from(sorted(SNMP_OPS)))
-def test_snmp_damaged_datagrams_are_typed_errors(snmp: tuple[PduAgent, Pdu, RackTwin], c: Corruption,
-                                                 op: str) -> None:
-    agent, pdu, _ = snmp
-    agent.set_wire(**asdict(c))
+def test_snmp_damaged_datagrams_are_typed_errors(snmp: SnmpRig, c: Corruption, op: str) -> None:
+    snmp.agent.set_wire(**asdict(c))
     try:
-        SNMP_OPS[op](pdu)
+        SNMP_OPS[op](snmp.damaged)
     except SnmpError as exc:  # authPriv: a damaged datagram fails authentication and is never believed
         _typed(exc, "pdu1")
     finally:
-        agent.set_wire()
-    assert pdu.outlet_is_on(1) is True
+        snmp.agent.set_wire()
+    assert snmp.clean.outlet_is_on(1) is True
 
 
 @settings(FUZZ, max_examples=EXPLORE or 12)
 @given(c=corruptions)
-def test_a_garbled_set_answer_is_read_back_not_resent(snmp: tuple[PduAgent, Pdu, RackTwin], c: Corruption) -> None:
-    agent, pdu, twin = snmp
+def test_a_garbled_set_answer_is_read_back_not_resent(snmp: SnmpRig, c: Corruption) -> None:
+    agent, pdu, twin = snmp.agent, snmp.switch, snmp.twin
     before = agent.requests["set"]
     agent.set_wire(**{**asdict(c), "count": 1})  # the SET's answer is damaged, the read-backs are not
     try:

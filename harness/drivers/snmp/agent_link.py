@@ -8,6 +8,11 @@
 * A power SET goes out once, with ``retries=0`` (:meth:`AgentLink.set_once`): pysnmp re-sends a SET
   on every retry and the agent executes each copy. Its timeout is returned, not raised: the SET may
   have executed, and only reading back can tell (the :class:`~harness.drivers.snmp.pdu.Pdu` does).
+* SNMPv3 links have a manager engine of their own (:class:`~harness.drivers.snmp.engine.PeerEngine`):
+  each discovers its agent's engine ID, boots and time afresh, and a v3 request that an agent it had
+  discovered leaves unanswered retires it, so the retry rediscovers (the agent at the address may have
+  been replaced: another engine ID). A shared engine kept the old engine ID for the address and was
+  never answered again.
 * Decimal digits the device reports (Raritan) are read from it once per sensor and cached.
 * Every failure is an :class:`SnmpError` (or :class:`SnmpTimeout`) naming the PDU, the request and
   the OID. Numeric OIDs only, ``lookupMib=False``: no MIB compiler (pysmi) at run time.
@@ -18,7 +23,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+import weakref
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from pysnmp.hlapi.v3arch.asyncio import (
@@ -36,7 +42,7 @@ from pysnmp.proto import errind, rfc1905
 
 from harness.drivers.snmp.codec import DIGITS, Item, decode
 from harness.drivers.snmp.credentials import SnmpCredentials
-from harness.drivers.snmp.engine import SnmpLoop, SnmpLoopClosed, shared_loop
+from harness.drivers.snmp.engine import PeerEngine, SnmpLoop, SnmpLoopClosed, shared_loop
 from harness.drivers.snmp.mib_objects import ObjectSpec
 from harness.drivers.snmp.vendor_map import VendorMap
 from harness.errors import SnmpError, SnmpTimeout
@@ -60,6 +66,8 @@ class AgentLink:
         self._targets: dict[int, UdpTransportTarget] = {}
         self._sem: asyncio.Semaphore | None = None  # created on the SNMP loop: the per-PDU cap
         self._bound_loop: SnmpLoop | None = None
+        self._peer: PeerEngine | None = None  # v3 only: this link's own engine (see PeerEngine)
+        self._close_peer: Callable[[], object] = lambda: None
         self.digits: dict[str, int] = {}  # decimal digits read from the device, by their OID
         self.requests = 0  # SNMP requests sent (each GET, GETBULK or SET counts one, retries not counted)
         self._closed = False
@@ -151,6 +159,10 @@ class AgentLink:
         items = [Item(request, oid, self.vmap.outlet.control) for oid, _ in pairs]
         self.run([(request, items, [v for _, v in pairs])], retries=retries)
 
+    def _rediscovering(self) -> bool:
+        """Whether the next v3 request will run on a fresh engine (the last one was retired)."""
+        return self._peer is not None and self._peer.made > 0 and not self._peer.has_current
+
     # ------------------------------------------------------------------ the exchange
     def run(self, requests: list[Request], *, retries: int) -> list[tuple[str, list[tuple[Any, Any]]]]:
         """Send ``requests`` on the SNMP loop, at most ``max_in_flight`` at once; errors mapped to
@@ -167,8 +179,22 @@ class AgentLink:
                 self._targets[tries_inside] = target
             return target
 
-        async def read(items: Sequence[Item], value: Any, engine: SnmpEngine) -> Any:
-            target = await target_for(0)
+        async def ask(target: UdpTransportTarget, send: Callable[[SnmpEngine], Awaitable[Any]],
+                      shared: SnmpEngine) -> Any:
+            """One pysnmp request, on the link's own engine for v3 (no answer may retire that engine)."""
+            peer = self._peer
+            if peer is None:
+                return await send(shared)
+            engine = peer.acquire()
+            answered = False
+            try:
+                result = await send(engine)
+                answered = not isinstance(result[0], errind.RequestTimedOut)
+                return result
+            finally:
+                peer.release(engine, answered=answered, address=target.transport_address)
+
+        async def read(items: Sequence[Item], value: Any, engine: SnmpEngine, target: UdpTransportTarget) -> Any:
             if value is None:
                 objs = [ObjectType(ObjectIdentity(i.oid)) for i in items]
                 return await get_cmd(engine, auth, target, ContextData(), *objs, lookupMib=False)
@@ -180,16 +206,19 @@ class AgentLink:
             async with self._sem:
                 if value is not None and value != "bulk":
                     objs = [ObjectType(ObjectIdentity(i.oid), v) for i, v in zip(items, value, strict=True)]
-                    return await set_cmd(engine, auth, await target_for(retries), ContextData(), *objs,
-                                         lookupMib=False)
+                    target = await target_for(retries)
+                    return await ask(target, lambda e: set_cmd(e, auth, target, ContextData(), *objs,
+                                                               lookupMib=False), engine)
+                target = await target_for(0)
                 attempt = 0  # a read: asked again here when it gets no answer
                 while True:
-                    result = await read(items, value, engine)
+                    result = await ask(target, lambda e: read(items, value, e, target), engine)
                     if attempt >= retries or not isinstance(result[0], errind.RequestTimedOut):
                         return result
                     attempt += 1
-                    log.info("%s: %s got no answer within %g s; asking again (%d/%d)", self.name, request,
-                             timeout_s, attempt, retries)
+                    log.info("%s: %s got no answer within %g s; asking again (%d/%d)%s", self.name, request,
+                             timeout_s, attempt, retries,
+                             ", rediscovering the agent (SNMPv3 engine ID)" if self._rediscovering() else "")
 
         async def call(engine: SnmpEngine) -> list[Any]:
             if self._sem is None:
@@ -199,10 +228,15 @@ class AgentLink:
 
         snmp_loop = self._loop if self._loop is not None else shared_loop()
         with self._lock:
-            if snmp_loop is not self._bound_loop:  # targets and the semaphore belong to one loop
+            if snmp_loop is not self._bound_loop:  # targets, semaphore and engine belong to one loop
                 self._targets.clear()
                 self._sem = None
                 self._bound_loop = snmp_loop
+                self._close_peer()
+                if self.credentials.version == "3":
+                    self._peer = PeerEngine()
+                    # closed with the link, or when an unclosed link is collected
+                    self._close_peer = weakref.finalize(self, self._peer.close, snmp_loop)
         waves = -(-len(requests) // cap)
         backstop = timeout_s * (retries + 1) * waves + 5.0
         with self._lock:
@@ -241,10 +275,12 @@ class AgentLink:
         return list(var_binds)
 
     def close(self) -> None:
-        """Refuse further requests and forget the transport targets (the SNMP loop stays up)."""
+        """Refuse further requests, forget the transport targets and close a v3 link's own engine (the
+        SNMP loop stays up)."""
         with self._lock:
             self._closed = True
             self._targets.clear()
+        self._close_peer()
 
 
 def _describe(verb: str, items: Sequence[Item]) -> str:

@@ -3,9 +3,16 @@
 pysnmp 7 has no sync API, and an ``SnmpEngine`` belongs to the event loop it was first used on
 (reusing it on a second loop hangs forever: lextudio/pysnmp#237). So one :class:`SnmpLoop` owns one
 event-loop thread and one engine for its whole life; callers on any thread submit coroutines with
-:meth:`SnmpLoop.run`. The engine caches v3 keys and discovered engine IDs, so sharing one is also
-the fast path. :func:`shared_loop` hands out a process-wide instance, created lazily under a lock
+:meth:`SnmpLoop.run`. :func:`shared_loop` hands out a process-wide instance, created lazily under a lock
 and closed at interpreter exit.
+
+The loop's engine is shared by every SNMPv2c link (a community needs no per-agent state). An SNMPv3
+link has a :class:`PeerEngine` of its own instead: pysnmp's engine caches the agent's engine ID per
+transport address (for 300 s) and its boots/time per engine ID, so a shared engine keeps speaking to
+the *previous* agent at an address (another engine ID, or the same ID with another clock), and the new
+agent never answers. One engine per link discovers each agent afresh (and keeps its keys and engine ID
+for the link's life: the fast path), and a v3 request that gets no answer from an agent it had
+discovered retires it, so the next request (the retry) discovers the agent again.
 
 A caller blocked in :meth:`run` is doing I/O, not sleeping: on a :class:`~harness.clock.VirtualClock`
 simulated time stays frozen while a request is in flight, as the clock's contract says.
@@ -20,7 +27,9 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
+from pysnmp.carrier.asyncio.dgram import udp
 from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
+from pysnmp.proto.mpmod.rfc3412 import SnmpV3MessageProcessingModel
 
 T = TypeVar("T")
 
@@ -81,6 +90,15 @@ class SnmpLoop:
     def closed(self) -> bool:
         return self._closed
 
+    def call_soon(self, fn: Callable[[], object]) -> None:
+        """Run ``fn`` on the loop thread soon (e.g. closing an engine from another thread); a no-op once
+        the loop is closed (its engines' transports are closed with it)."""
+        if not self._closed and not self._loop.is_closed():
+            try:
+                self._loop.call_soon_threadsafe(fn)
+            except RuntimeError:  # closed in between: nothing left to close
+                pass
+
     def run(self, make: Callable[[SnmpEngine], Awaitable[T]], timeout: float) -> T:
         """Run ``make(engine)`` on the loop and wait for it at most ``timeout`` wall seconds.
 
@@ -132,6 +150,72 @@ class SnmpLoop:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class PeerEngine:
+    """The SNMPv3 manager engine of one link, made on first use and retired when a request gets no answer
+    while it believes it knows the agent's engine ID.
+
+    Everything it holds about the agent (engine ID, boots and time, localized keys) is then learnt afresh
+    by the next engine: RFC 3414 discovery again. An engine that never discovered the agent (a dead
+    address, every reply lost) holds nothing stale and is kept: a new engine costs a MIB load (~0.1 s
+    CPU). A retired engine is closed once its last request is done. All methods except :meth:`close`
+    run on the SNMP loop's thread (no lock needed).
+    """
+
+    def __init__(self) -> None:
+        self._current: SnmpEngine | None = None
+        self._in_flight: dict[SnmpEngine, int] = {}
+        self._closed = False
+        self.made = 0  # engines made so far: 1 + the rediscoveries
+
+    @property
+    def has_current(self) -> bool:
+        """An engine is in use (not retired); False before the first request or after a retirement."""
+        return self._current is not None
+
+    def acquire(self) -> SnmpEngine:
+        """The engine for one request (a new one if none or the last was retired)."""
+        if self._closed:
+            raise SnmpLoopClosed("the link's SNMP engine is closed")
+        if self._current is None:
+            self._current = SnmpEngine()
+            self.made += 1
+        engine = self._current
+        self._in_flight[engine] = self._in_flight.get(engine, 0) + 1
+        return engine
+
+    def release(self, engine: SnmpEngine, *, answered: bool, address: tuple[str, int]) -> None:
+        """One request on ``engine`` to the agent at ``address`` is done. No answer, from an agent whose
+        engine ID it had cached, retires the engine: the agent at the address may be another one now."""
+        self._in_flight[engine] -= 1
+        if not answered and engine is self._current and knows_agent(engine, address):
+            self._current = None
+        self._close_idle()
+
+    def _close_idle(self) -> None:
+        """Close every retired engine that no request uses any more."""
+        for engine, n in list(self._in_flight.items()):
+            if n == 0 and engine is not self._current:
+                del self._in_flight[engine]
+                engine.close_dispatcher()
+
+    def close(self, loop: SnmpLoop) -> None:
+        """From any thread: close the engines on ``loop``'s thread (in-flight ones when they finish)."""
+        def shut() -> None:
+            self._closed = True
+            self._current = None
+            self._close_idle()
+
+        loop.call_soon(shut)
+
+
+def knows_agent(engine: SnmpEngine, address: tuple[str, int]) -> bool:
+    """Whether ``engine`` has the engine ID of the agent at ``address`` (UDP) cached, as pysnmp does per
+    transport address after discovery (for 300 s)."""
+    mp = engine.message_processing_subsystems[SnmpV3MessageProcessingModel.MESSAGE_PROCESSING_MODEL_ID]
+    security_engine_id, _, _ = mp.get_peer_engine_info(udp.DOMAIN_NAME, address)
+    return security_engine_id is not None
 
 
 _shared: SnmpLoop | None = None

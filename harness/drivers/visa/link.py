@@ -14,6 +14,9 @@ Why a wrapper around a pyvisa resource (see the project's VISA notes):
   next call reconnects first. A failed *query* is retried once on a fresh connection (reading has no
   effect on the instrument); a failed *write* is never resent, because it may have been executed:
   the caller reads the state back and decides;
+* an idle connection the instrument closed (a power cycle, its own socket reset) is noticed before
+  the next exchange, which then reconnects at once: pyvisa-py would read the closed socket until the
+  timeout, spinning on it (seconds of CPU at the default timeout, for every drop);
 * a reconnect that finds a different ``*IDN?`` stops: results must belong to the instrument
   that was recorded.
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import select
 import socket
 import threading
 from collections.abc import Callable
@@ -91,7 +95,7 @@ class ScpiLink:
                  rm: pyvisa.ResourceManager | None = None) -> None:
         self.name = name
         self.resource = resource
-        self.timeout_ms = timeout_ms
+        self._timeout_ms = timeout_ms
         self.idn: str | None = None
         self._rm = rm
         self._res: pyvisa.resources.MessageBasedResource | None = None
@@ -100,8 +104,23 @@ class ScpiLink:
 
     # ------------------------------------------------------------------ connection
     @property
+    def timeout_ms(self) -> int:
+        """How long one read waits for a reply; setting it applies to the open connection too."""
+        return self._timeout_ms
+
+    @timeout_ms.setter
+    def timeout_ms(self, ms: int) -> None:
+        with self._lock:
+            self._timeout_ms = ms
+            if self._res is not None:
+                self._res.timeout = ms
+
+    @property
     def is_open(self) -> bool:
-        return self._res is not None and not self._stale
+        """A connection is up and usable: not failed, not closed by the instrument."""
+        with self._lock:
+            res = self._res
+            return res is not None and not self._stale and not _not_clean(self._rm or resource_manager(), res)
 
     def open(self) -> str:
         """(Re)connect and probe ``*IDN?`` (pyvisa-py only connects on first I/O); returns the IDN."""
@@ -127,7 +146,7 @@ class ScpiLink:
         rm = self._rm or resource_manager()
         try:
             res = rm.open_resource(self.resource, read_termination="\n", write_termination="\n",
-                                   timeout=self.timeout_ms)
+                                   timeout=self._timeout_ms)
         except (VisaIOError, OSError, ValueError) as exc:
             self._stale = True
             raise InstrumentIOError(self.name, request, f"cannot open {self.resource}: {exc}") from exc
@@ -150,6 +169,10 @@ class ScpiLink:
         self.idn, self._stale = idn, False
 
     def _ready(self, request: str) -> pyvisa.resources.MessageBasedResource:
+        if self._res is not None and not self._stale and _not_clean(self._rm or resource_manager(), self._res):
+            log.warning("%s: reconnecting to %s: the instrument closed the connection (checking *IDN?)",
+                        self.name, self.resource)
+            self._connect(request, reconnect=self.idn is not None)
         if self._res is None or self._stale:
             if self._stale:  # a recovery, recorded in the run's log
                 log.warning("%s: reconnecting to %s after a failed exchange (checking *IDN?)", self.name, self.resource)
@@ -274,6 +297,28 @@ def _no_delay(rm: pyvisa.ResourceManager, res: object) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except Exception:  # noqa: BLE001 - private API of one backend; never fail a connection over it
         pass
+
+
+def _not_clean(rm: pyvisa.ResourceManager, res: object) -> bool:
+    """Whether an idle connection is unusable: closed or reset by the instrument, or holding bytes nobody
+    asked for (a late reply, which would answer the next query). Only a socket session can tell (the
+    same private pyvisa-py path as :func:`_no_delay`); any other backend is taken as clean."""
+    try:
+        session = rm.visalib.sessions[res.session]  # type: ignore[attr-defined]
+        sock = getattr(session, "interface", None)
+        if not isinstance(sock, socket.socket):
+            return False
+        if getattr(session, "_pending_buffer", None):  # bytes pyvisa-py read past the last reply
+            return True
+        readable, _, _ = select.select([sock], [], [], 0)
+        if not readable:
+            return False
+        sock.recv(1, socket.MSG_PEEK)  # b"" (closed) or a byte (unasked): either way, not clean
+        return True
+    except OSError:  # reset by the peer, or the socket is gone
+        return True
+    except Exception:  # noqa: BLE001 - private API of one backend; never fail an exchange over it
+        return False
 
 
 def _why(exc: BaseException) -> str:
