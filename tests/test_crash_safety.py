@@ -151,7 +151,8 @@ def kill_at(at_s: float, tmp: Path, db: Path) -> tuple[int, set[str]]:
                                  str(freeze)], cwd=tmp, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)  # its own process group: anything it started is findable
     try:
-        wait_for(lambda: proc.poll() is not None or process_state(proc.pid) == "T", f"the run frozen at {at_s:g} s")
+        wait_for(lambda: proc.poll() is not None or process_state(proc.pid) == "T", f"the run frozen at {at_s:g} s",
+                 ceiling_s=300)  # as long as a whole run may take
         assert proc.poll() is None, f"the run ended (exit {proc.returncode}) before {at_s:g} s: " + \
             (tmp / "run.out").read_text()[-3000:]
         sockets = socket_inodes(proc.pid)

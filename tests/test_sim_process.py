@@ -23,7 +23,7 @@ CLI = [sys.executable, "-m", "harness.cli"]
 APC_OUTLET_POWER = "1.3.6.1.4.1.318.1.1.26.9.4.3.1.7"
 SPEED = 40.0
 READY = "Ctrl-C to stop."  # printed once every listener is up and the station file is written
-STOP_CEILING_S = 120.0  # a hang guard: stopping takes about a second
+STOP_CEILING_S = 120.0  # a hang guard: starting or stopping takes a few seconds
 
 
 @dataclass
@@ -66,7 +66,7 @@ def start_sim(work: Path, preexec_fn: Callable[[], object] | None = None) -> Sim
         th = threading.Thread(target=lambda p=pipe: sim.out.extend(iter(p.readline, "")), daemon=True)
         th.start()
         sim.threads.append(th)
-    wait_for(lambda: READY in sim.output() or proc.poll() is not None, "rackval sim starting")
+    wait_for(lambda: READY in sim.output() or proc.poll() is not None, "rackval sim starting", ceiling_s=STOP_CEILING_S)
     if READY not in sim.output():
         sim.stop()
         pytest.fail(f"rackval sim did not start (exit {proc.returncode}): {sim.output()}")
