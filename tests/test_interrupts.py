@@ -1,17 +1,18 @@
 """Ctrl-C at any moment (harness/interrupts.py): a step aborts, a store write is never cut in half,
 the safe state and the final records are never interrupted, and a Ctrl-C that Python swallowed is
-not lost. The signals are real (raised in this process or sent to a `rackval run` process)."""
+not lost. The signals are real: raised in this process, or a `rackval run` process's own Ctrl-C fault
+(tests/ctrl_c_fault.py) landing at a simulated moment, so where it lands does not depend on the machine."""
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
-import subprocess
-import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import ctrl_c_when_step_starts
+from ctrl_c_fault import rackval_run_ctrl_c
 
 from harness.config.plan import load_plan
 from harness.envelopes import Measurement
@@ -22,7 +23,6 @@ from harness.steps import STEP_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "test_plans" / "mini_smoke.yaml"
-CLI = [sys.executable, "-m", "harness.cli"]
 EXIT_FOR = {"PASS": 0, "FAIL": 1, "ERROR": 3, "ABORTED": 3}
 
 
@@ -79,10 +79,9 @@ def test_a_ctrl_c_during_a_store_write_takes_effect_once_the_row_is_committed(tm
         assert recorder is not None
         recorder.start_step(0, "probe", "sensor_sanity")
         m = Measurement(name="probe_value", value=1.0, unit="W", component="compute01", t=0.0)
-        with pytest.raises(KeyboardInterrupt):
-            with recorder._lock:  # noqa: SLF001 - the write section a signal may land in
-                signal.raise_signal(signal.SIGINT)  # arrives in the middle of the write...
-                recorder.measurement(m)  # ...which still completes
+        with pytest.raises(KeyboardInterrupt), recorder._lock:  # the write section a signal may land in
+            signal.raise_signal(signal.SIGINT)  # arrives in the middle of the write...
+            recorder.measurement(m)  # ...which still completes
         assert STOP.requested == "Ctrl-C"
         recorder.end_step(status="ABORTED", verdict="ABORTED", message="aborted")  # the session still works
         session.aborted = True
@@ -138,29 +137,42 @@ def test_stop_signals_are_routed_only_where_nobody_claimed_sigint() -> None:
         signal.signal(signal.SIGINT, previous)
 
 
-@pytest.mark.parametrize("delay_s", [0.0, 0.4, 0.8, 1.2, 1.6])
-def test_a_ctrl_c_at_any_moment_leaves_one_coherent_record(tmp_path: Path, delay_s: float) -> None:
-    """Whenever it lands (in a step, between steps, during the safe state, after it), the run is
-    never left RUNNING, the safe state is verified, and the exit code is the stored verdict's."""
+# mini_smoke, seed 0, simulated seconds: ac_cycle 0-198, dc_cycle 198-214, load_sweep 214-414, then the
+# envelope coverage and the finish (sampler stopped, safe state) from 414 on
+@pytest.mark.parametrize(("at_s", "lands_in"), [(100.0, "ac_cycle"), (205.0, "dc_cycle"), (300.0, "load_sweep"),
+                                                (414.5, None)])
+def test_a_ctrl_c_at_any_moment_leaves_one_coherent_record(tmp_path: Path, at_s: float, lands_in: str | None) -> None:
+    """Wherever it lands (in each step, or while the run is finishing), the run is never left RUNNING, the
+    safe state is verified, the exit code is the stored verdict's, and JUnit, OCP and the store agree. In a
+    step it aborts that step at that very simulated second; while finishing it is held: the verdict stands."""
     run_dir = tmp_path / "out"
-    proc = subprocess.Popen([*CLI, "run", str(SMOKE), "--sim", "--rack-serial", "SIM-1", "--yes", "--out",
-                             str(run_dir)], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL)
-    ocp = run_dir / "ocp.jsonl"
-    out, err = ctrl_c_when_step_starts(proc, ocp, "load_sweep", delay_s)
+    done = rackval_run_ctrl_c([str(SMOKE), "--sim", "--rack-serial", "SIM-1", "--yes", "--out", str(run_dir)],
+                              at_s=at_s, cwd=tmp_path)
+    out, err = done.stdout, done.stderr
     con = sqlite3.connect(tmp_path / "runs" / "results.db")
-    runs = con.execute("select status, verdict from runs").fetchall()
-    assert len(runs) == 1, out + err
-    (status, verdict), = runs
-    assert status in ("COMPLETE", "ABORTED") and verdict in ("PASS", "ABORTED"), (runs, out + err)
-    if proc.returncode == -signal.SIGINT:  # it came after everything was done, as the process exited
-        assert f"{verdict}  results in" in out, out + err
-    else:
-        assert proc.returncode == EXIT_FOR[verdict], out + err
-    steps = con.execute("select name, status from steps").fetchall()
+    (run_id, status, verdict), = con.execute("select id, status, verdict from runs").fetchall()
+    assert done.returncode == EXIT_FOR[verdict], out + err
+    steps = con.execute("select name, status from steps where kind != 'safe_state' order by id").fetchall()
     assert all(s != "RUNNING" for _, s in steps), steps
+    events = con.execute("select kind, t_sim from events where kind in ('aborted', 'stop_held')").fetchall()
+    if lands_in is not None:
+        assert (status, verdict) == ("ABORTED", "ABORTED"), out + err
+        assert steps[-1] == (lands_in, "ABORTED") and all(s == "COMPLETE" for _, s in steps[:-1]), steps
+        assert events == [("aborted", at_s)], events
+        assert f"rackval run --resume {run_id}" in " ".join(out.split()), out
+    else:
+        assert (status, verdict) == ("COMPLETE", "PASS"), out + err
+        assert [k for k, _ in events] == ["stop_held"], events
+        assert "resume" not in out, out
     safe = con.execute("select m.value from measurements m join steps s on s.id = m.step_id "
                        "where s.kind = 'safe_state' and m.name = 'safe_state_verified'").fetchall()
     assert len(safe) == 3 and all(v == 1.0 for (v,) in safe), safe
     assert "Traceback" not in err, err
     assert (run_dir / "report.html").exists() and (run_dir / "junit.xml").exists()
+    (end,) = [json.loads(line)["testRunArtifact"]["testRunEnd"] for line in (run_dir / "ocp.jsonl").read_text()
+              .splitlines() if '"testRunEnd"' in line]
+    assert end == ({"status": "ERROR", "result": "NOT_APPLICABLE"} if verdict == "ABORTED"
+                   else {"status": "COMPLETE", "result": verdict}), end
+    if verdict != "ABORTED":  # an aborted run's junit.xml lacks them: tests/test_run_e2e.py (xfail)
+        props = {p.get("name"): p.get("value") for p in ET.parse(run_dir / "junit.xml").getroot().iter("property")}
+        assert (props["run_id"], props["verdict"]) == (run_id, verdict), props

@@ -6,10 +6,11 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import wait_for
 
 from harness.config.station import load_station, select_rack
 from harness.errors import ConfigError
-from harness.locks import InstrumentLocks
+from harness.locks import InstrumentLocks, read_journal
 
 STATION = """station_id: line3
 profile: mini
@@ -55,18 +56,35 @@ def test_single_rack_station_files_stay_valid_and_mixing_is_refused(tmp_path: Pa
 
 
 def test_a_shared_instrument_is_used_by_one_rack_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second rack is seen *waiting* (its journal line, written just before it blocks on the lock),
+    not merely "not done yet after a while", and gets the instrument only once the first releases it."""
     monkeypatch.setenv("RACKVAL_LOCK_DIR", str(tmp_path))
-    first = InstrumentLocks(["TCPIP::10.0.0.9::INSTR", "TCPIP::10.0.1.5::INSTR"])
-    second = InstrumentLocks(["TCPIP::10.0.0.9::INSTR"])
+    shared = "TCPIP::10.0.0.9::INSTR"
+    first = InstrumentLocks([shared, "TCPIP::10.0.1.5::INSTR"], holder="rackA")
+    second = InstrumentLocks([shared], holder="rackB")
     first.acquire()
     got = threading.Event()
-    waiter = threading.Thread(target=lambda: (second.acquire(), got.set()))
+
+    def second_rack() -> None:  # filelock's locks belong to the thread that took them
+        second.acquire()
+        got.set()
+        second.release()
+
+    waiter = threading.Thread(target=second_rack, daemon=True)
     waiter.start()
-    assert not got.wait(0.3), "the second rack must wait for the shared analyzer"
+
+    def waiting() -> list[dict[str, object]]:
+        return [e for e in read_journal(tmp_path) if e["event"] == "waiting" and e["holder"] == "rackB"]
+
+    wait_for(waiting, "the second rack waiting for the shared analyzer")
+    assert waiting() == [{**waiting()[0], "resource": shared, "held_by": "rackA"}]
+    assert not got.is_set(), "the second rack must wait for the shared analyzer"
     first.release()
-    assert got.wait(5), "and get it once the first rack is done"
-    second.release()
+    wait_for(got.is_set, "the second rack taking the analyzer once the first is done")
     waiter.join()
+    held = [(e["event"], e["holder"]) for e in read_journal(tmp_path) if e["resource"] == shared]
+    assert held == [("acquired", "rackA"), ("waiting", "rackB"), ("released", "rackA"), ("acquired", "rackB"),
+                    ("released", "rackB")], held
 
 
 def test_all_racks_runs_each_rack_in_its_own_process_and_locks_the_shared_instrument(
@@ -81,7 +99,6 @@ def test_all_racks_runs_each_rack_in_its_own_process_and_locks_the_shared_instru
 
     from harness.clock import RealClock
     from harness.config.profile import load_profile
-    from harness.locks import read_journal
     from harness.sim.multi_station import SimMultiStation
 
     sim = SimMultiStation(load_profile("mini"), ["SIM-A", "SIM-B"], clock=RealClock(speed=40), seed=4)

@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
-from conftest import ctrl_c_when_step_starts
+from ctrl_c_fault import CLI, rackval_run_ctrl_c
 from ocp_schema import assert_valid_ocp
 
-CLI = [sys.executable, "-m", "harness.cli"]
+SOAK_AT_S = 700.0  # mini_probe, seed 4: thermal_soak runs from 292 s to 1222 s of simulated time
 
 
 def final_measurements(db: Path, run_id: str) -> list[tuple[str, str, str, float | None]]:
@@ -31,23 +30,24 @@ def final_measurements(db: Path, run_id: str) -> list[tuple[str, str, str, float
 
 
 def test_abort_then_resume_equals_an_uninterrupted_run(tmp_path: Path, root: Path) -> None:
-    plan = str(root / "tests" / "plans" / "mini_probe.yaml")  # its soak is long enough in wall time to interrupt
+    plan = str(root / "tests" / "plans" / "mini_probe.yaml")
     base = ["run", plan, "--sim", "--rack-serial", "SIM-7", "--seed", "4", "--yes", "--operator", "op"]
-    whole = subprocess.run([*CLI, *base, "--out", str(tmp_path / "whole")], cwd=tmp_path, capture_output=True,
-                           text=True, timeout=300, stdin=subprocess.DEVNULL)
+    whole = subprocess.run([*CLI, *base, "--out", str(tmp_path / "whole")], check=False, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert whole.returncode in (0, 1), whole.stdout + whole.stderr
-    proc = subprocess.Popen([*CLI, *base, "--out", str(tmp_path / "cut")], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    cut_run = rackval_run_ctrl_c([*base[1:], "--out", str(tmp_path / "cut")], at_s=SOAK_AT_S, cwd=tmp_path)
+    out = cut_run.stdout
+    assert cut_run.returncode == 3, out + cut_run.stderr
     ocp = tmp_path / "cut" / "ocp.jsonl"
-    out, err = ctrl_c_when_step_starts(proc, ocp, "thermal_soak")
-    assert proc.returncode == 3, out + err
     db = tmp_path / "runs" / "results.db"
     con = sqlite3.connect(db)
     (cut_id, status), = con.execute("select id, status from runs where out_dir = ?", (str(tmp_path / "cut"),)).fetchall()
     assert status == "ABORTED"
+    assert con.execute("select s.name, e.t_sim from events e join steps s on s.run_id = e.run_id "
+                       "where e.kind = 'aborted' and s.status = 'ABORTED'").fetchall() == [("thermal_soak", SOAK_AT_S)]
     assert f"rackval run --resume {cut_id}" in " ".join(out.split())
-    resumed = subprocess.run([*CLI, "run", "--resume", cut_id, "--yes"], cwd=tmp_path, capture_output=True, text=True,
-                             timeout=300, stdin=subprocess.DEVNULL)
+    resumed = subprocess.run([*CLI, "run", "--resume", cut_id, "--yes"], check=False, cwd=tmp_path,
+                             capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert resumed.returncode == whole.returncode, resumed.stdout + resumed.stderr
     (whole_id,) = con.execute("select id from runs where out_dir = ?", (str(tmp_path / "whole"),)).fetchone()
     runs = dict(con.execute("select id, verdict from runs").fetchall())
@@ -67,6 +67,6 @@ def test_abort_then_resume_equals_an_uninterrupted_run(tmp_path: Path, root: Pat
     assert [o["sequenceNumber"] for o in lines] == list(range(len(lines)))
     ends = [o for o in lines if "testRunEnd" in o.get("testRunArtifact", {})]
     assert len(ends) == 1 and lines[-1] is ends[0]
-    again = subprocess.run([*CLI, "run", "--resume", cut_id, "--yes"], cwd=tmp_path, capture_output=True, text=True,
-                           timeout=120, stdin=subprocess.DEVNULL)
+    again = subprocess.run([*CLI, "run", "--resume", cut_id, "--yes"], check=False, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     assert again.returncode == 2, "a finished run cannot be resumed"

@@ -5,21 +5,16 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from conftest import ctrl_c_when_step_starts
-from ocp_schema import assert_valid_ocp
-
 import pytest
-
-
-CLI = [sys.executable, "-m", "harness.cli"]
+from ctrl_c_fault import CLI, rackval_run_ctrl_c
+from ocp_schema import assert_valid_ocp
 
 
 def rackval(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+    return subprocess.run([*CLI, *args], check=False, cwd=cwd, capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL)
 
 
@@ -42,7 +37,7 @@ def passing_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Co
 
 
 def test_mini_smoke_passes_on_the_simulated_station(passing_run) -> None:  # type: ignore[no-untyped-def]
-    result, run_dir, _ = passing_run
+    result, _, _ = passing_run
     assert result.returncode == 0, result.stdout + result.stderr
     assert "PASS" in result.stdout
     for step in ("ac_cycle", "dc_cycle", "load_sweep", "envelope_coverage"):
@@ -116,25 +111,45 @@ def test_a_plan_with_a_typo_exits_2_with_file_and_line(tmp_path: Path, root: Pat
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").glob("*/ocp.jsonl"))
 
 
-def test_ctrl_c_reaches_the_safe_state_and_marks_the_run_aborted(tmp_path: Path, root: Path) -> None:
-    run_dir = tmp_path / "out"
-    # mini_probe's soak lasts seconds of wall time: the Ctrl-C lands inside it (tests/test_interrupts.py
-    # sends it at every other moment)
-    proc = subprocess.Popen([*CLI, "run", str(root / "tests" / "plans" / "mini_probe.yaml"), "--sim", "--rack-serial",
-                             "SIM-1", "--out", str(run_dir)], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
-    ocp = run_dir / "ocp.jsonl"
-    out, err = ctrl_c_when_step_starts(proc, ocp, "thermal_soak")
-    assert proc.returncode == 3, out + err
+@pytest.fixture(scope="module")
+def aborted_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path, Path]:
+    """mini_probe (seed 0) with the operator's Ctrl-C at 600 s, inside its thermal soak (294-1194 s)."""
+    root = Path(__file__).resolve().parent.parent
+    work = tmp_path_factory.mktemp("ctrl_c")
+    run_dir = work / "out"
+    done = rackval_run_ctrl_c([str(root / "tests" / "plans" / "mini_probe.yaml"), "--sim", "--rack-serial", "SIM-1",
+                               "--yes", "--out", str(run_dir)], at_s=600.0, cwd=work)
+    return done, run_dir, work
+
+
+def test_ctrl_c_reaches_the_safe_state_and_marks_the_run_aborted(aborted_run) -> None:  # type: ignore[no-untyped-def]
+    done, run_dir, work = aborted_run
+    assert done.returncode == 3, done.stdout + done.stderr
     lines = ocp_lines(run_dir)
     assert_valid_ocp(lines)
     assert lines[-1]["testRunArtifact"]["testRunEnd"]["status"] == "ERROR"
-    db = sqlite3.connect(tmp_path / "runs" / "results.db")
-    assert db.execute("select status, verdict from runs").fetchall() == [("ABORTED", "ABORTED")]
+    db = sqlite3.connect(work / "runs" / "results.db")
+    (run_id, status, verdict), = db.execute("select id, status, verdict from runs").fetchall()
+    assert (status, verdict) == ("ABORTED", "ABORTED")
+    assert db.execute("select name, status from steps where status = 'ABORTED'").fetchall() == [
+        ("thermal_soak", "ABORTED")], "the Ctrl-C landed in the soak"
+    assert db.execute("select t_sim from events where kind = 'aborted'").fetchall() == [(600.0,)]
+    assert f"rackval run --resume {run_id}" in " ".join(done.stdout.split()), done.stdout
     assert (run_dir / "report.html").exists(), "partial results are kept, with their report"
     safe = [m for m in ocp_measurements(lines) if m["name"] == "safe_state_verified"]
     assert safe and all(m["value"] is True for m in safe), safe
     assert {m["metadata"]["component"] for m in safe} == {"loads off", "workloads stopped", "outlets on", "hosts Off"}
+
+
+@pytest.mark.xfail(strict=True, reason="pytest's junitxml writes the file before the interrupted session's teardown "
+                   "(harness/pytest_plugin.py) adds the run's properties; the aborted step has no testcase")
+def test_an_aborted_runs_junit_names_the_run_and_its_verdict(aborted_run) -> None:  # type: ignore[no-untyped-def]
+    _, run_dir, work = aborted_run
+    suite = ET.parse(run_dir / "junit.xml").getroot()
+    props = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    (run_id,) = sqlite3.connect(work / "runs" / "results.db").execute("select id from runs").fetchone()
+    assert (props.get("run_id"), props.get("verdict")) == (run_id, "ABORTED"), props
+    assert "thermal_soak" in {case.get("name") for case in suite.iter("testcase")}
 
 
 def test_a_plan_for_another_sku_is_bad_input(tmp_path: Path, root: Path) -> None:

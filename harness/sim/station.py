@@ -137,7 +137,8 @@ class SimStation:
         timer.arm()
 
     def signal(self, action: str) -> None:
-        """Send the run's process a signal now (``sigint``: the operator's Ctrl-C); into the fault log."""
+        """Send the run's process a signal now (``sigint``: the operator's Ctrl-C; ``sigstop``: a freeze); into
+        the fault log."""
         self.fault_log.acted(f"process.{action}", "process", send_signal(self.clock, action))
 
     def fault_hook(self, target: str, device: str | None):  # type: ignore[no-untyped-def]

@@ -8,6 +8,10 @@ thread (where Python runs signal handlers, and whose blocking wait the signal mu
 left the wait it was in (:meth:`~harness.clock.VirtualClock.interrupt`). The run then sees an ordinary
 Ctrl-C (``rackval run``'s handler, or ``harness.interrupts`` under plain pytest) at the same simulated
 moment on any machine.
+
+``sigstop`` freezes the process at the simulated moment instead (every thread stops where it is): a
+test then inspects what the run left (its store, its sockets) and SIGKILLs it there, a crash at a
+moment chosen in simulated time rather than by when a poll from outside happened to notice.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import threading
 
 from harness.clock import Clock, VirtualClock
 
-SIGNALS = {"sigint": signal.SIGINT}
+SIGNALS = {"sigint": signal.SIGINT, "sigstop": signal.SIGSTOP}
 
 
 def send_signal(clock: Clock, action: str) -> str:

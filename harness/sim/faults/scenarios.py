@@ -4,7 +4,8 @@ A scenario names what to break and when, and what a plan run must then show (the
 step, the component the diagnosis names). Targets: the twin (physics: a PSU, fan, pump, leak,
 sensor, breaker, a tray that does not boot), one simulator's own fault hook (a BMC that is
 unreachable or slow, lost SNMP packets, an instrument that drops its connection), or the run's own
-process (``sigint``: the operator's Ctrl-C at a simulated moment, for tests).
+process (``sigint``: the operator's Ctrl-C at a simulated moment; ``sigstop``: the process freezes there, for a
+test that then kills it; both for tests).
 
 It also names its evidence, because a verdict alone (PASS above all) would follow just as well from a
 hook that did nothing: ``acted``, the fault log entries that show the fault *injected* (it acted), and
@@ -36,7 +37,7 @@ class Strict(BaseModel):
 
 class Injection(Strict):
     target: Literal["twin", "redfish", "snmp", "scpi", "process"]
-    action: str = Field(description="twin method, the simulator's fault name, or (process) the signal: sigint")
+    action: str = Field(description="twin method, the simulator's fault name, or (process) the signal: sigint, sigstop")
     device: str | None = Field(default=None, description="BMC, PDU or instrument name (simulator targets)")
     args: dict[str, Any] = Field(default_factory=dict)
     at_s: float = Field(default=0.0, ge=0, allow_inf_nan=False,
