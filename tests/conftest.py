@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -99,30 +96,3 @@ def wait_for(predicate: Callable[[], object], what: str, *, ceiling_s: float = 6
         if time.monotonic() > end:
             pytest.fail(f"{what}: not after {ceiling_s:g} s of wall time (hung?)")
         time.sleep(0.01)
-
-
-def ctrl_c_when_step_starts(proc: subprocess.Popen[str], ocp: Path, step: str,
-                            delay_s: float = 0.0) -> tuple[str, str]:
-    """Send SIGINT to a `rackval run` process once its OCP stream shows ``step`` started (or it ended),
-    ``delay_s`` later; return its (stdout, stderr). The process is killed if anything goes wrong."""
-    try:
-        for _ in range(1200):
-            if ocp.exists() and f'"name":"{step}"' in ocp.read_text():
-                break
-            try:
-                proc.wait(0.05)
-                break
-            except subprocess.TimeoutExpired:
-                pass
-        time.sleep(delay_s)
-        proc.send_signal(signal.SIGINT)
-        return proc.communicate(timeout=120)
-    finally:
-        proc.kill()
-
-
-def rackval_exe() -> str:
-    exe = shutil.which("rackval")
-    if exe is None:
-        pytest.fail("the rackval console script is not on PATH (pip install -e . first)")
-    return exe
