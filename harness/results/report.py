@@ -77,7 +77,7 @@ def render(data: ReportData) -> str:
     return environment().get_template("report.html.j2").render(
         run=r, verdict=r.verdict or r.status, failing=failing,
         unfinished=[s for s in data.steps if not s.superseded and s.verdict in ("ERROR", "ABORTED")],
-        steps=steps, charts=plots(data), final=final, devices=data.devices, traceability=traceability(r),
+        steps=steps, charts=plots(data), final=final, devices=data.devices, traceability=traceability(data),
         events=data.events)
 
 
