@@ -122,7 +122,8 @@ def session_lines(data: ReportData) -> list[str]:
         ended = when_on(s.ended_at, s.clock) if s.ended_at else ("unknown (killed or crashed)"
                                                                   if s.status == "CRASHED" else "-")
         outcome = s.verdict or s.status or "-"
-        out.append(f"session {s.number}: operator {s.operator or '-'}, started {when_on(s.started_at, s.clock)}, "
+        started = when_on(s.started_at, s.clock, start=s.number == 1)  # a --sim run starts at the real time
+        out.append(f"session {s.number}: operator {s.operator or '-'}, started {started}, "
                    f"ended {ended}, {outcome}")
     return out
 
