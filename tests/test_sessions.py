@@ -243,14 +243,23 @@ def test_sessions_of_runs_stored_before_sessions_were_recorded_are_filled_in(tmp
             " '2025-01-01 08:00:00', '2025-01-01 12:00:00', 'COMPLETE', 'PASS', '')"))
         conn.execute(text("insert into events (run_id, at, t_sim, kind, message, data) values "
                           "('old', '2025-01-01 10:00:00', 0, 'resumed', 'session 2 resumes the run', '{}')"))
+        conn.execute(text("insert into steps (id, run_id, \"index\", name, kind, status, verdict, message, superseded,"
+                          " t_start, started_at) values (1, 'old', 0, 'soak', 'thermal_soak', 'COMPLETE', 'PASS', '',"
+                          " 0, 0, '2025-01-01 08:00:00')"))
+        for number, session, status in ((1, 1, "ABORTED"), (2, 2, "COMPLETE")):  # stored as "attempt 2/1"
+            conn.execute(text("insert into attempts (run_id, step_id, number, of, session, status, message, retried,"
+                              " started_at) values ('old', 1, :n, 1, :s, :st, '', 0, '2025-01-01 08:00:00')"),
+                         {"n": number, "s": session, "st": status})
     engine.dispose()
     open_store(url).dispose()
     con = sqlite3.connect(tmp_path / "old.db")
     assert con.execute("select number, operator, started_at, ended_at, verdict from sessions").fetchall() == [
         (1, "alice", "2025-01-01 08:00:00.000000", None, None),
         (2, "", "2025-01-01 10:00:00.000000", "2025-01-01 12:00:00.000000", "PASS")]
+    assert con.execute("select number, of, session from attempts order by number").fetchall() == [(1, 1, 1), (2, 2, 2)]
     shown = _cli("results", "show", "old", "--store", url)
     assert "session 2: operator -, started 2025-01-01 10:00:00 UTC" in shown
+    assert "attempt 2/2 session 2" in shown
 
 
 class Terminal:

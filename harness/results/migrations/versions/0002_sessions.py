@@ -3,7 +3,9 @@ ended; series.session, so each session's telemetry is placed on the run's time l
 so a resumed session records the identities it found changed (a replaced PSU, a BMC that now answers)
 
 Runs stored before this revision get their sessions back from what the store has: the first session
-from the run row, each later one from its "resumed" event (its operator was not recorded: empty).
+from the run row, each later one from its "resumed" event (its operator was not recorded: empty). Their
+attempts are renumbered as attempts are now numbered across sessions: a resumed session's budget counts
+on from the attempts earlier sessions made (an "attempt 2/1" becomes 2/2).
 
 Revision ID: 0002
 Revises: 0001
@@ -40,6 +42,8 @@ def upgrade() -> None:
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.add_column(sa.Column('session', sa.Integer(), nullable=False, server_default='1'))
     _backfill()
+    op.execute("UPDATE attempts SET \"of\" = \"of\" + (SELECT count(*) FROM attempts AS earlier WHERE "
+               "earlier.step_id = attempts.step_id AND earlier.session < attempts.session)")
 
 
 def _backfill() -> None:
