@@ -64,7 +64,7 @@ def test_report_renders_in_chromium_with_plots_and_no_script_errors(tmp_path: Pa
     dom, console = chromium_dom(page, tmp_path)
     assert 'data-ready="1"' in dom, "the inline script ran to its end"
     assert re.search(r'id="plot-count">6<', dom), "the script counted six rendered SVG plots"
-    assert dom.count("<polyline") >= 6
+    assert dom.count("<polyline") >= 5, "every plot over time or load is drawn as lines (coolant dT: points)"
     assert "Uncaught" not in console and "SyntaxError" not in console, console[-2000:]
 
 

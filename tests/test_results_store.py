@@ -164,3 +164,100 @@ def test_postgresql_store_shows_the_same_as_sqlite(tmp_path: Path) -> None:
     b = _cli("results", "show", run_id, "--store", PG_URL)
     assert a == b
     assert run_id in _cli("results", "list", "--store", PG_URL, "--rack-serial", "RACK-42")
+
+
+def _run_started_now(url: str, tmp_path: Path, run_id: str) -> None:
+    from harness.clock import wall_now
+
+    info = RunInfo(run_id, "p", "p.yaml", "a" * 64, "b" * 64, "1", "st", "SN-NOW", "op", "0.1", "", None, True, "mini", "")
+    rec = Recorder(tmp_path / run_id, url, VirtualClock(start_wall=wall_now()), info, [], envelope=ENVELOPE)
+    rec.start_run([])
+    rec.end_run(status="COMPLETE", verdict="PASS")
+    rec.close()
+
+
+def test_results_list_refuses_an_unknown_verdict_and_reads_times_as_typed(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    old = populate(url, tmp_path / "out")  # started 2025-03-04 05:06:07 UTC
+    _run_started_now(url, tmp_path, "now-run")
+    bogus = CliRunner().invoke(app, ["results", "list", "--store", url, "--verdict", "BOGUS"])
+    assert bogus.exit_code == 2
+    assert all(v in bogus.output for v in ("PASS", "FAIL", "ERROR", "ABORTED")), bogus.output
+    # a date and time (UTC given), either separator; a time of day is today
+    assert old in _cli("results", "list", "--store", url, "--since", "2025-03-04T05:06Z", "--until", "2025-03-04T05:07Z")
+    assert old not in _cli("results", "list", "--store", url, "--since", "2025-03-04 05:07+00:00")
+    today = _cli("results", "list", "--store", url, "--since", "00:00")
+    assert "now-run" in today and old not in today
+    assert "now-run" not in _cli("results", "list", "--store", url, "--until", "00:00"), "until is exclusive"
+    assert "now-run" in _cli("results", "list", "--store", url, "--verdict", "pass", "--since", "00:00")
+    for bad in ("yesterday", "25:00", "2025-13-01"):
+        result = CliRunner().invoke(app, ["results", "list", "--store", url, "--since", bad])
+        assert result.exit_code == 2 and "--since" in result.output and "time of day" in result.output, result.output
+
+
+def test_results_list_reads_a_time_without_a_zone_as_local_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    run_id = populate(url, tmp_path / "out")  # 05:06:07 UTC = 07:06:07 in Athens (UTC+2 in March)
+    monkeypatch.setenv("TZ", "Europe/Athens")
+    time.tzset()
+    try:
+        assert run_id in _cli("results", "list", "--store", url, "--since", "2025-03-04T07:06")
+        assert run_id not in _cli("results", "list", "--store", url, "--since", "2025-03-04T07:07")
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_the_csv_export_has_no_identical_rows_and_carries_setpoint_and_diagnosis(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    info = RunInfo("csv", "p", "p.yaml", "a" * 64, "b" * 64, "1", "st", "SN", "op", "0.1", "", None, True, "mini", "")
+    rec = Recorder(tmp_path / "out", url, VirtualClock(), info, [], envelope=ENVELOPE)
+    rec.start_run(DEVICES)
+    rec.start_step(0, "sensor_sanity", "sensor_sanity")
+    for reading_type in ("Temperature", "Power"):  # same check, component and time: told apart by what was counted
+        rec.measurement(Measurement("sensors_present", True, "", "compute01", verdict="PASS",
+                                    meta={"reading_type": reading_type, "expected": 1, "found": 1}))
+    rec.end_step(status="COMPLETE", verdict="PASS")
+    rec.start_step(1, "load_sweep", "load_sweep")
+    rec.measurement(Measurement("psu_sharing", False, "", "shelf1.psu3", verdict="FAIL",
+                                meta={"setpoint_a": 200.0, "message": "draws 0 W against a shelf mean of 512 W"}))
+    rec.measurement(check("rack_ac_power_w", 31000.0, "W", limit_name="rack_ac_power_w", envelope=ENVELOPE,
+                          component="pdu1 inlet", meta={"setpoint_a": 400.0}))
+    rec.end_step(status="COMPLETE", verdict="FAIL")
+    rec.end_run(status="COMPLETE", verdict="FAIL")
+    rec.close()
+    out = _cli("results", "export", "csv", "--format", "csv", "--store", url)
+    lines = out.splitlines()
+    assert len(lines) == len(set(lines)) == 5
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert {"setpoint", "diagnosis", "detail", "seq", "operator"} <= set(rows[0])
+    sharing = next(r for r in rows if r["measurement"] == "psu_sharing")
+    assert sharing["setpoint"] == "200 A load" and sharing["diagnosis"] == "draws 0 W against a shelf mean of 512 W"
+    power = next(r for r in rows if r["measurement"] == "rack_ac_power_w")
+    assert power["setpoint"] == "400 A load" and power["diagnosis"] == "1000 W above the maximum of 30000 W"
+    assert {r["detail"] for r in rows if r["measurement"] == "sensors_present"} == {
+        '{"expected":1,"found":1,"reading_type":"Temperature"}', '{"expected":1,"found":1,"reading_type":"Power"}'}
+
+
+def test_a_nan_in_a_step_series_does_not_break_the_store(tmp_path: Path) -> None:
+    """A sensor that answered NaN mid-series: the point is left out of the store (OCP writes it as "nan"),
+    and every later record is still written."""
+    db = tmp_path / "r.db"
+    info = RunInfo("nan", "p", "p.yaml", "a" * 64, "b" * 64, "1", "st", "SN", "op", "0.1", "", None, True, "mini", "")
+    rec = Recorder(tmp_path / "out", f"sqlite:///{db}", VirtualClock(), info, [], envelope=ENVELOPE)
+    rec.start_run(DEVICES)
+    rec.start_step(0, "thermal_soak", "thermal_soak")
+    rec.series("hottest_component_c", "Cel", [0.0, 60.0, 120.0], [41.0, float("nan"), 42.0], component=None,
+               limit="component_temp_c", envelope=ENVELOPE)
+    rec.measurement(Measurement("component_temp_c", 42.0, "Cel", "compute01", verdict="PASS"))
+    rec.end_step(status="COMPLETE", verdict="PASS")
+    rec.end_run(status="COMPLETE", verdict="PASS")
+    rec.close()
+    con = sqlite3.connect(db)
+    assert con.execute("select t, value from series_points order by t").fetchall() == [(0.0, 41.0), (120.0, 42.0)]
+    assert con.execute("select verdict from runs").fetchone() == ("PASS",)
+    assert con.execute("select count(*) from measurements").fetchone() == (1,)
+    ocp = (tmp_path / "out" / "ocp.jsonl").read_text()
+    assert '"value":"nan"' in ocp

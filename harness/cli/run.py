@@ -160,8 +160,8 @@ def _print_result(result: Any) -> None:
         detail = "; ".join(m.describe() + (f" [{m.meta['message']}]" if m.meta.get("message") else "")
                            for m in step.failures) or step.message
         attempts = ", ".join(a.verdict or a.status for a in step.attempts) if len(step.attempts) > 1 else ""
-        if step.restored:
-            attempts = (attempts + " " if attempts else "") + "(earlier session)"
+        if step.restored or step.earlier:
+            attempts = (attempts + " " if attempts else "") + f"({step.earlier or 'earlier session'})"
         verdict = step.verdict or step.status
         table.add_row(escape(step.name), Text(verdict, style=VERDICT_STYLE.get(verdict, "")), attempts,
                       escape(detail))  # device replies and names are text, never markup

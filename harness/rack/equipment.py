@@ -45,7 +45,7 @@ class Equipment:
         firmware and health."""
         rack = self.rack
         items: list[InventoryItem] = []
-        for ident in rack.identities():
+        for ident in rack.identities(with_equipment=False):  # the rack manager's is read below
             if ident.kind in ("compute_tray", "switch_tray"):
                 items.append(InventoryItem(ident.name, ident.kind, ident.serial, ident.firmware, ident.part_number,
                                            None))
@@ -61,7 +61,7 @@ class Equipment:
                 items.append(InventoryItem(sid, "power_shelf", "", "", "", shelf.health))
                 for psu in shelf.psus:
                     inv = found.get(psu.uri)
-                    items.append(InventoryItem(_psu_name(sid, psu.uri), "psu", (inv.serial if inv else None) or "",
+                    items.append(InventoryItem(psu_name(sid, psu.uri), "psu", (inv.serial if inv else None) or "",
                                                (inv.firmware if inv else None) or "", (inv.part_number if inv else None)
                                                or "", psu.health))
             cdu = rack.bmc(mgr, equipment.cdu_status)
@@ -128,7 +128,7 @@ class Equipment:
         return None
 
 
-def _psu_name(shelf: str, uri: str) -> str:
+def psu_name(shelf: str, uri: str) -> str:
     """PSU name as the station's outlet map writes it (shelf1.psu3) from its Redfish Id (shelf1_psu3 or psu3)."""
     last = uri.rsplit("/", 1)[-1]
     return last.replace("_", ".") if last.startswith(shelf) else f"{shelf}.{last}"

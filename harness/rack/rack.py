@@ -163,8 +163,8 @@ class Rack:
     def tray_sensors(self) -> dict[str, list[SensorReading]]:
         return self.each_bmc(lambda c: c.sensors(), self.trays)
 
-    def identities(self) -> list[DeviceIdentity]:
-        return identities(self)
+    def identities(self, *, with_equipment: bool = True) -> list[DeviceIdentity]:
+        return identities(self, with_equipment=with_equipment)
 
     # ------------------------------------------------------------------ safe state
     def workload_starting(self) -> None:

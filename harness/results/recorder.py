@@ -13,6 +13,7 @@ recorder decides when it is written, and in what order.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,9 +30,9 @@ from harness.results import ocp_artifacts as ocp
 from harness.results import ocp_mapping, store_rows
 from harness.results.ocp import OcpWriter
 from harness.results.records import AttemptRecord, RunInfo, StepRecord
-from harness.results.resume import changed_devices, finished_steps, reopen
+from harness.results.resume import changed_devices, finished_steps, reopen, rerun_notes
 from harness.results.scrub import Scrubber, ScrubFilter
-from harness.results.store import AttemptRow, EventRow, RunRow, SeriesPointRow, StepRow, open_store
+from harness.results.store import AttemptRow, EventRow, RunRow, SeriesPointRow, SessionRow, StepRow, open_store, utc
 from harness.results.telemetry_buffer import TelemetryBuffer
 
 __all__ = ["AttemptRecord", "Recorder", "RunInfo", "StepRecord"]
@@ -69,12 +70,14 @@ class Recorder:
         self.ocp = OcpWriter(run_dir / "ocp.jsonl", clock, resume=resume)
         self.steps: list[StepRecord] = []
         self.session = 1
+        self._session_row: SessionRow | None = None
         self._lock = _WriteLock()
         self._step_row: StepRow | None = None
+        self._attempt_base = 0  # attempts earlier sessions made of the current step (numbering continues)
         self._attempt_row: AttemptRow | None = None
         self._ocp_step: str | None = None
         self._hw_ids: dict[str, str] = {}
-        self._telemetry = TelemetryBuffer(self.db, info.run_id, envelope)
+        self._telemetry = TelemetryBuffer(self.db, info.run_id, envelope)  # session set when the run starts
         self._restored: dict[int, StepRecord] = {}
         self._log_handler = logging.FileHandler(run_dir / "rackval.log", encoding="utf-8")
         self._log_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -95,8 +98,11 @@ class Recorder:
 
     def _new_run(self, devices: list[DeviceIdentity]) -> None:
         i = self.info
-        self.db.add(store_rows.run_row(i, scrub=self.scrub, started_at=self.clock.wall(), out_dir=str(self.run_dir)))
+        row = store_rows.run_row(i, scrub=self.scrub, started_at=self.clock.wall(), out_dir=str(self.run_dir))
+        self.db.add(row)
         self.db.commit()
+        self._session_row = store_rows.session_row(i, 1, self.clock, run_started_at=row.started_at, scrub=self.scrub)
+        self.db.add(self._session_row)
         self.db.add_all([store_rows.device_row(i.run_id, d) for d in devices])
         self.db.commit()
         self.ocp.schema_version()
@@ -105,19 +111,43 @@ class Recorder:
                  i.station_id)
 
     def _resume_run(self, devices: list[DeviceIdentity]) -> None:
-        """Reopen a run: keep its finished steps, supersede the aborted session's safe state."""
+        """Reopen a run in a new session (its operator recorded): keep its finished steps, supersede the
+        aborted session's safe state; a step that ended ERROR (and the steps it kept from running) runs again."""
         row, crashed = reopen(self.db, self.info.run_id)
-        self.session = row.sessions
-        changed = changed_devices(self.db, self.info.run_id, devices)
+        self.session = self._telemetry.session = row.sessions
+        self._session_row = store_rows.session_row(self.info, self.session, self.clock,
+                                                   run_started_at=utc(row.started_at) or row.started_at,
+                                                   scrub=self.scrub)
+        self.db.add(self._session_row)
+        self.db.commit()
+        found = changed_devices(self.db, self.info.run_id, devices)
+        self.db.add_all([store_rows.device_row(self.info.run_id, d, session=self.session) for d in found])
+        self.db.commit()
+        changed = [d.name for d in found]
         if crashed:
             self.event("crashed", "the previous session ended without a safe state or an outcome (killed or "
                                   "crashed); its unfinished attempt is marked ABORTED")
-        self.event("resumed", f"session {self.session} resumes the run", changed_devices=", ".join(changed))
+        who = self.info.operator or "-"
+        self.event("resumed", f"session {self.session} resumes the run (operator {who})", operator=who,
+                   changed_devices=", ".join(changed))
         if changed:
-            self.event("identity_changed", "device identity differs from the first session: " + ", ".join(changed))
+            self.event("identity_changed", "device identity differs from what the run recorded before "
+                                           "(recorded again for this session): " + ", ".join(changed))
         self._restored = finished_steps(self.db, row)
-        self.ocp.run(ocp.Log(severity=ocp.LogSeverity.INFO, message=f"run resumed (session {self.session})"))
-        log.info("run %s resumed (session %d)", self.info.run_id, self.session)
+        self.ocp.run(ocp.Log(severity=ocp.LogSeverity.INFO,
+                             message=f"run resumed (session {self.session}) by operator {who}"))
+        log.info("run %s resumed (session %d) by operator %s", self.info.run_id, self.session, who)
+        for note in rerun_notes(row, self.session):
+            self.event("rerun", note)
+            self.ocp.run(ocp.Log(severity=ocp.LogSeverity.WARNING, message=self.scrub(note)))
+
+    def session_started(self) -> None:
+        """This session's own work starts now: a --sim resume first brings simulated time to where the
+        interrupted step started, and the session is placed on the run's time line there."""
+        with self._lock:
+            if self._session_row is not None:
+                self._session_row.started_at = self.clock.wall()
+                self.db.commit()
 
     def restored(self, index: int) -> StepRecord | None:
         """A step an earlier session of this run finished (it is not run again)."""
@@ -145,7 +175,10 @@ class Recorder:
             row = self.db.get(RunRow, self.info.run_id)
             if row is not None:
                 row.status, row.verdict, row.ended_at = status, verdict, self.clock.wall()
-                self.db.commit()
+            if self._session_row is not None:
+                s = self._session_row
+                s.status, s.verdict, s.ended_at = status, verdict, self.clock.wall()
+            self.db.commit()
             log.info("run %s ended: %s", self.info.run_id, verdict)
 
     def close(self) -> None:
@@ -172,11 +205,16 @@ class Recorder:
             self.steps.append(rec)
             row = self.db.scalar(select(StepRow).where(StepRow.run_id == self.info.run_id, StepRow.index == index,
                                                        StepRow.name == name, StepRow.superseded.is_(False)))
+            self._attempt_base = 0
             if row is None or kind == "safe_state":
                 row = StepRow(run_id=self.info.run_id, index=index, name=name, kind=kind,
                               t_start=self.clock.now(), started_at=self.clock.wall())
                 self.db.add(row)
-            else:  # the step an aborted session was in: this session's run of it is its next attempt
+            else:  # a step an earlier session did not finish (aborted, errored, or not run because of
+                # it): this session's run of it is its next attempt, numbered on from the earlier ones
+                self._attempt_base = len(row.attempts)
+                if row.status == "ERROR":
+                    rec.earlier = f"ERROR in session {row.attempts[-1].session if row.attempts else '?'}, run again"
                 row.status, row.verdict, row.message, row.ended_at = "RUNNING", None, "", None
             self.db.commit()
             self._step_row = row
@@ -185,22 +223,23 @@ class Recorder:
             return rec
 
     def start_attempt(self, number: int, of: int) -> AttemptRecord:
+        """Attempt ``number`` of the ``of`` this session may make; numbered per step across sessions (a
+        step an aborted session was in on attempt 1 of 2 continues with attempt 2 of 3)."""
         with self._lock:
             rec = self.steps[-1]
-            att = AttemptRecord(number, of)
+            base = self._attempt_base
+            att = AttemptRecord(base + number, base + of)
             rec.attempts.append(att)
             assert self._step_row is not None
-            prior = self.db.scalars(select(AttemptRow).where(AttemptRow.step_id == self._step_row.id)).all()
-            self._attempt_row = AttemptRow(run_id=self.info.run_id, step_id=self._step_row.id,
-                                           number=len(prior) + 1, of=of, session=self.session,
-                                           started_at=self.clock.wall())
+            self._attempt_row = AttemptRow(run_id=self.info.run_id, step_id=self._step_row.id, number=att.number,
+                                           of=att.of, session=self.session, started_at=self.clock.wall())
             self.db.add(self._attempt_row)
             self.db.commit()
             title = rec.name
-            if of > 1:
-                title += f" (attempt {number}/{of})"
-            if prior:
-                title += f" (resumed, session {self.session})" if of == 1 else ""
+            if att.of > 1:
+                title += f" (attempt {att.number}/{att.of})"
+            if base:
+                title += f" (resumed, session {self.session})"
             self._ocp_step = self.ocp.new_step_id()
             self.ocp.step(self._ocp_step, ocp.TestStepStart(name=title))
             return att
@@ -285,14 +324,18 @@ class Recorder:
 
     def series(self, name: str, unit: str, times: Sequence[float], values: Sequence[float], *,
                component: str | None, limit: str | None, envelope: Envelope) -> None:
+        """A step's own series. A point that is not a number (a NaN reading) is not stored (the store's
+        points are numbers, and a failed insert would leave every later write failing); OCP gets them all."""
         lim = envelope.limits.get(limit) if limit else None
         with self._lock:
             row = store_rows.series_row(self.info.run_id, source="step", name=name, unit=unit, component=component,
                                         limit=limit, lim=lim, step_id=self._step_row.id if self._step_row else None,
-                                        attempt_id=self._attempt_row.id if self._attempt_row else None)
+                                        attempt_id=self._attempt_row.id if self._attempt_row else None,
+                                        session=self.session)
             self.db.add(row)
             self.db.flush()
-            self.db.add_all([SeriesPointRow(series_id=row.id, t=t, value=v) for t, v in zip(times, values, strict=True)])
+            self.db.add_all([SeriesPointRow(series_id=row.id, t=t, value=v) for t, v in zip(times, values, strict=True)
+                             if math.isfinite(t) and math.isfinite(v)])
             self.db.commit()
             self.ocp.series(self._sid, name=name, unit=unit, times=times, values=values,
                             validators=ocp_mapping.limit_validators(row.limit_name, row.low, row.high),

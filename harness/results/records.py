@@ -53,6 +53,7 @@ class StepRecord:
     message: str = ""
     attempts: list[AttemptRecord] = field(default_factory=list)
     restored: bool = False  # recorded by an earlier session of a resumed run, not re-run
+    earlier: str = ""  # it ended ERROR in an earlier session and runs again: says so ("ERROR in session 1, run again")
 
     @property
     def measurements(self) -> list[Measurement]:

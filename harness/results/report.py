@@ -1,16 +1,16 @@
 """report.html: one self-contained page a partner can open offline, built from the results store only
 (so ``rackval report RUN_ID`` gives the same page later).
 
-The page is the jinja2 template ``templates/report.html.j2`` (the plots: the ``chart`` macro of
-``templates/chart.svg.j2`` over the geometry of ``svg.py``). Autoescape is on: every stored text is
-escaped where it is printed. This module prepares what the template shows (failures by component,
-each step's attempts) and formats values; the template lays them out.
+The page is the jinja2 template ``templates/report.html.j2`` (the plots: the ``chart`` and ``heat``
+macros of ``templates/chart.svg.j2`` over the geometry of ``svg.py`` and ``svg_heat.py``). Autoescape
+is on: every stored text is escaped where it is printed. This module prepares what the template shows
+(failing components cause first, each step's attempts and measurements, the devices in a useful
+order); the template lays them out.
 """
 
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -19,33 +19,37 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
-from harness.results.report_data import ReportData, load, traceability, when
+from harness.results import wording
+from harness.results.causes import failing_components
+from harness.results.report_data import ReportData, clock_of, load, session_lines, traceability, when, when_on
+from harness.results.report_measurements import StepMeasurements, step_measurements
 from harness.results.report_plots import plots
-from harness.results.store import AttemptRow, MeasurementRow, StepRow, open_store
+from harness.results.store import AttemptRow, DeviceRow, MeasurementRow, StepRow, open_store
 
 _BETWEEN_TAGS = re.compile(r">\s*\n\s*<")
+DEVICE_ORDER = ["rack_manager", "compute_tray", "switch_tray", "power_shelf", "psu", "cdu", "pdu"]  # then instruments
 
 
 @dataclass(frozen=True)
 class StepLine:
-    """One row of the steps table."""
+    """One row of the steps table, and that step's measurements (its last attempt's)."""
 
     row: StepRow
     attempts: list[AttemptRow]
-    measurements: int  # in the last attempt
+    measurements: list[MeasurementRow]
+
+    @property
+    def shown(self) -> StepMeasurements:
+        return step_measurements(self.measurements)
 
 
-def measured(m: MeasurementRow) -> str:
-    """A measurement's value as the tables show it: its text, or the number to six significant digits."""
-    return m.value_text if m.value_text is not None else f"{m.value:.6g}" if m.value is not None else ""
+def value(m: MeasurementRow) -> str:
+    """A value with its unit as the page shows it ("41.2 °C", "False")."""
+    return f"{wording.measured(m)} {wording.unit(m.unit)}".strip()
 
 
-def limits(m: MeasurementRow) -> str:
-    """``"<limit>: ≥ low and ≤ high <unit>"``, or nothing for a measurement without bounds."""
-    if m.low is None and m.high is None:
-        return ""
-    parts = ([f"≥ {m.low:g}"] if m.low is not None else []) + ([f"≤ {m.high:g}"] if m.high is not None else [])
-    return f"{m.limit_name or ''}: {' and '.join(parts)} {m.unit}"
+def limit_text(m: MeasurementRow) -> str:
+    return wording.limits(m).replace(f" {m.unit}", f" {wording.unit(m.unit)}") if m.unit else wording.limits(m)
 
 
 def spaceless(markup: str) -> Markup:
@@ -57,28 +61,38 @@ def spaceless(markup: str) -> Markup:
 def environment() -> Environment:
     env = Environment(loader=PackageLoader("harness.results", "templates"), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(measured=measured, limits=limits, spaceless=spaceless, when=when)
+    env.filters.update(measured=wording.measured, value=value, limits=limit_text, setpoint=wording.setpoint,
+                       unit=wording.unit,
+                       diagnosis=wording.diagnosis, spaceless=spaceless, when=when)
     return env
+
+
+def _devices(devices: list[DeviceRow]) -> list[DeviceRow]:
+    """Rack manager, trays, shelves, PSUs, CDU, PDUs, then the instruments; each kind in recorded order (a
+    device a resumed session recorded again right after its first record)."""
+    rank = {k: i for i, k in enumerate(DEVICE_ORDER)}
+    first = {}
+    for n, d in enumerate(devices):
+        first.setdefault(d.name, n)
+    return sorted(devices, key=lambda d: (rank.get(d.kind, len(rank)), first[d.name], d.session))
 
 
 def render(data: ReportData) -> str:
     r = data.run
-    final = data.final_measurements()
-    by_component: dict[str, list[tuple[StepRow, MeasurementRow]]] = defaultdict(list)
-    for s, m in final:
-        if m.verdict == "FAIL":
-            by_component[m.component or "(rack)"].append((s, m))
-    failing = [(comp, s, m) for comp in sorted(by_component, key=lambda c: (-len(by_component[c]), c))
-               for s, m in by_component[comp]]
+    clock = clock_of(data)
     steps = []
     for s in data.steps:
         atts = data.attempts.get(s.id, [])
-        steps.append(StepLine(s, atts, len(data.measurements.get(atts[-1].id, [])) if atts else 0))
+        rows = data.measurements.get(atts[-1].id, []) if atts else []
+        steps.append(StepLine(s, atts, rows))
     return environment().get_template("report.html.j2").render(
-        run=r, verdict=r.verdict or r.status, failing=failing,
+        run=r, verdict=r.verdict or r.status, failing=failing_components(data.final_measurements()),
         unfinished=[s for s in data.steps if not s.superseded and s.verdict in ("ERROR", "ABORTED")],
-        steps=steps, charts=plots(data), final=final, devices=data.devices, traceability=traceability(r),
-        events=data.events)
+        steps=steps, charts=plots(data), devices=_devices(data.devices), traceability=traceability(data),
+        events=data.events, sessions=session_lines(data) if len(data.sessions) > 1 else [],
+        started=when_on(r.started_at, clock, start=True), simulated_clock=clock == "simulated",
+        at=lambda dt: when_on(dt, clock),
+        measurement_count=sum(len(s.measurements) for s in steps if not s.row.superseded))
 
 
 def write_report(store_url: str, run_id: str, path: Path) -> Path:

@@ -22,6 +22,7 @@ from harness.results.store import (
     RunRow,
     SeriesPointRow,
     SeriesRow,
+    SessionRow,
     StepRow,
     find_run,
     utc,
@@ -44,6 +45,7 @@ class ReportData:
     devices: list[DeviceRow]
     events: list[EventRow]
     series: list[SeriesData]
+    sessions: list[SessionRow] = field(default_factory=list)
 
     def final_measurements(self) -> list[tuple[StepRow, MeasurementRow]]:
         """The run's measurements: each step's last attempt (superseded steps left out)."""
@@ -80,7 +82,9 @@ def load(db: Session, run_id: str) -> ReportData | None:
             series[sid].v.append(v)
     devices = list(db.scalars(select(DeviceRow).where(DeviceRow.run_id == run.id).order_by(DeviceRow.id)))
     events = list(db.scalars(select(EventRow).where(EventRow.run_id == run.id).order_by(EventRow.id)))
-    return ReportData(run, steps, dict(attempts), dict(measurements), devices, events, list(series.values()))
+    sessions = list(db.scalars(select(SessionRow).where(SessionRow.run_id == run.id).order_by(SessionRow.number)))
+    return ReportData(run, steps, dict(attempts), dict(measurements), devices, events, list(series.values()),
+                      sessions)
 
 
 def when(dt: datetime | None) -> str:
@@ -89,13 +93,51 @@ def when(dt: datetime | None) -> str:
     return d.strftime("%Y-%m-%d %H:%M:%S UTC") if d else ""
 
 
-def traceability(r: RunRow) -> list[tuple[str, Any]]:
+CLOCK_NOTES = {"wall": "wall clock", "simulated": "simulated clock"}
+
+
+def clock_of(data: ReportData) -> str:
+    """Which clock the run's times are on: ``wall``, ``simulated`` (--sim: the run starts at the real time
+    it was started, then advances in simulated time), ``wall x<speed>`` (a `rackval sim --speed` station),
+    or ``""`` when the store did not record it (a run stored before sessions were)."""
+    kinds = [s.clock for s in data.sessions if s.clock]
+    if kinds:
+        return "simulated" if "simulated" in kinds else kinds[-1]
+    return "simulated" if data.run.simulated and not data.run.station_path else ""
+
+
+def when_on(dt: datetime | None, clock: str, *, start: bool = False) -> str:
+    """A time with the clock it was read on: "2026-12-02 13:07:03 UTC (simulated clock)". A simulated clock
+    starts at the real time (``start``: that time is wall clock time)."""
+    text = when(dt)
+    note = CLOCK_NOTES.get("wall" if start else clock, f"station clock {clock[5:]}" if clock.startswith("wall x")
+                           else "")
+    return f"{text} ({note})" if text and note else text
+
+
+def session_lines(data: ReportData) -> list[str]:
+    """Each session as one line: who ran it, when it started and ended (on which clock), how it ended."""
+    out = []
+    for s in data.sessions:
+        ended = when_on(s.ended_at, s.clock) if s.ended_at else ("unknown (killed or crashed)"
+                                                                  if s.status == "CRASHED" else "-")
+        outcome = s.verdict or s.status or "-"
+        started = when_on(s.started_at, s.clock, start=s.number == 1)  # a --sim run starts at the real time
+        out.append(f"session {s.number}: operator {s.operator or '-'}, started {started}, "
+                   f"ended {ended}, {outcome}")
+    return out
+
+
+def traceability(data: ReportData) -> list[tuple[str, Any]]:
     """What `results show` and the report list about where a run's numbers come from."""
+    r, clock = data.run, clock_of(data)
+    clock_text = {"simulated": "simulated (--sim): the run starts at the real time it was started; every later "
+                               "time is simulated time", "wall": "wall clock"}.get(clock, clock or "-")
     return [("run id", r.id), ("rack serial", r.rack_serial), ("serial check", r.serial_check or "-"),
-            ("rack (station entry)", r.rack_name or "-"), ("station", r.station_id), ("operator", r.operator or "-"),
+            ("rack (station entry)", r.rack_name or "-"), ("station", r.station_id), ("operator", r.operators or "-"),
             ("plan", f"{r.plan_name} ({r.plan_path})"), ("plan sha256", r.plan_sha256),
             ("envelope sha256", r.envelope_sha256), ("envelope version", r.envelope_version),
             ("harness version", r.harness_version), ("git sha", r.git_sha or "-"), ("sku", r.sku),
             ("simulated", f"yes, seed {r.seed}" if r.simulated else "no"), ("fault scenario", r.fault or "-"),
-            ("sessions", r.sessions), ("started", when(r.started_at)), ("ended", when(r.ended_at)),
-            ("status", r.status), ("command line", r.command_line)]
+            ("clock", clock_text), ("sessions", r.sessions), ("started", when_on(r.started_at, clock, start=True)),
+            ("ended", when_on(r.ended_at, clock)), ("status", r.status), ("command line", r.command_line)]

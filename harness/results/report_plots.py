@@ -1,18 +1,60 @@
 """Which plots the report draws from a stored run: rack and shelf power and the hottest component over
 time (background telemetry, with their envelope limits), the load-sweep curves, and coolant dT against
-rack power. Each is a :class:`~harness.results.svg.Chart`; a plot with no data is left out.
+rack power. Each is a :class:`~harness.results.svg.Chart` (or, for more series than a legend holds, a
+:class:`~harness.results.svg_heat.HeatChart`); a plot with no data is left out.
+
+Time is seconds since the run started, read h:mm, and the axis says which clock it is (wall clock or
+simulated). A resumed run is one time line: each session's points are placed on it (its ``t_offset``),
+a vertical line marks where each later session started, and an earlier session's points that a later
+one ran again are drawn faded.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from harness.results.report_data import ReportData, SeriesData
-from harness.results.store import MeasurementRow, SeriesRow, StepRow
-from harness.results.svg import Bound, Chart, Line, chart
+from harness.results.report_data import ReportData, SeriesData, clock_of
+from harness.results.store import MeasurementRow, SeriesRow, StepRow, utc
+from harness.results.svg import MAX_LEGEND, Bound, Chart, Line, Marker, chart
+from harness.results.svg_heat import HeatChart, heat
 
 SWEEP_AXES = {"setpoint_a": "load setpoint (A)", "setpoint_pct": "GPU load setpoint (% of TDP)"}
+TIME_AXIS = {"simulated": "simulated time since the run started",
+             "wall": "time since the run started (wall clock)"}
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Where each session's clock times lie on the run's time line, and where later sessions began."""
+
+    offsets: dict[int, float]
+    starts: dict[int, float]  # session -> its start on the run's time line (sessions after the first)
+    markers: list[Marker]
+    xlabel: str
+
+    def place(self, s: SeriesData, label: str, scale: float = 1.0, **style: bool) -> list[Line]:
+        """A series on the run's time line: the part a later session ran again is a faded line of its own."""
+        off = self.offsets.get(s.row.session, 0.0)
+        cut = min((x for n, x in self.starts.items() if n > s.row.session), default=None)
+        pts = [(t + off, v / scale) for t, v in zip(s.t, s.v, strict=True)]
+        kept = [p for p in pts if cut is None or p[0] < cut]
+        again = [p for p in pts if cut is not None and p[0] >= cut]
+        return [Line(label, [p[0] for p in part], [p[1] for p in part], faded=faded, **style)
+                for part, faded in ((kept, False), (again, True)) if part]
+
+
+def timeline(data: ReportData) -> Timeline:
+    start = utc(data.run.started_at)
+    starts = {s.number: (utc(s.started_at) - start).total_seconds()  # type: ignore[operator]
+              for s in data.sessions if s.number > 1 and start is not None}
+    who = {s.number: s.operator for s in data.sessions}
+    markers = [Marker(x, f"session {n}" + (f" · {who[n]}" if who.get(n) else "")) for n, x in sorted(starts.items())]
+    clock = clock_of(data)
+    label = TIME_AXIS.get(clock, f"time since the run started ({clock})" if clock.startswith("wall x")
+                          else "time since the run started")
+    return Timeline({s.number: s.t_offset for s in data.sessions}, starts, markers, label)
 
 
 def _telemetry(data: ReportData, name: str) -> list[SeriesData]:
@@ -29,39 +71,55 @@ def _bounds(rows: Sequence[SeriesRow | MeasurementRow], label: str) -> list[Boun
     return []
 
 
-def plots(data: ReportData) -> list[Chart]:
-    out: list[Chart | None] = []
+def _over_time(tl: Timeline, series: Sequence[SeriesData], label: Callable[[SeriesData], str],
+               scale: float = 1.0) -> list[Line]:
+    return [ln for s in series for ln in tl.place(s, label(s), scale)]
+
+
+def plots(data: ReportData) -> list[Chart | HeatChart]:
+    tl = timeline(data)
+    out: list[Chart | HeatChart | None] = []
     rack = _telemetry(data, "rack_ac_power_w") or _telemetry(data, "pdu_total_w")
     if rack:
-        out.append(chart("plot-rack-power", "Rack AC power over time", "run time (s)", "kW",
-                         [Line(s.row.name, s.t, [v / 1000 for v in s.v]) for s in rack],
+        out.append(chart("plot-rack-power", "Rack AC power over time", tl.xlabel, "kW",
+                         _over_time(tl, rack, lambda s: s.row.name, 1000.0),
                          [Bound(b.label.replace(f"{b.value:g}", f"{b.value / 1000:g} kW"), b.value / 1000)
-                          for b in _bounds([s.row for s in rack], "limit")]))
-    else:  # no background telemetry: the load sweep's own series
+                          for b in _bounds([s.row for s in rack], "limit")], time_axis=True, markers=tl.markers))
+    else:  # no background telemetry: the load sweep's own series, one legend entry per sweep step
         steps = [s for s in data.series if s.row.source == "step" and s.row.name.startswith("rack_ac_power_w") and s.t]
+        names = {s.id: s.name for s in data.steps}
         if steps:
-            out.append(chart("plot-rack-power", "Rack AC power over time (load-sweep dwells)", "run time (s)", "kW",
-                             [Line(s.row.name, s.t, [v / 1000 for v in s.v]) for s in steps],
+            out.append(chart("plot-rack-power", "Rack AC power over time (load-sweep dwells)", tl.xlabel, "kW",
+                             _over_time(tl, steps, lambda s: names.get(s.row.step_id or 0, s.row.name), 1000.0),
                              [Bound(f"limit max {high / 1000:g} kW", high / 1000)
-                              for high in (s.row.high for s in steps[:1]) if high is not None]))
+                              for high in (s.row.high for s in steps[:1]) if high is not None],
+                             time_axis=True, markers=tl.markers))
     shelves = _telemetry(data, "shelf_ac_w")
     if shelves:
-        out.append(chart("plot-shelf-power", "AC power per power shelf", "run time (s)", "kW",
-                         [Line(s.row.component or "shelf", s.t, [v / 1000 for v in s.v]) for s in shelves]))
+        out.append(_many("plot-shelf-power", "AC power per power shelf", tl, shelves, "kW", 1000.0, []))
     temps = _telemetry(data, "tray_hottest_c")
     if temps:
-        out.append(chart("plot-temperatures", "Hottest component per tray", "run time (s)", "°C",
-                         [Line(s.row.component or "tray", s.t, s.v) for s in temps],
+        out.append(_many("plot-temperatures", "Hottest component per tray", tl, temps, "°C", 1.0,
                          _bounds([s.row for s in temps], "component_temp_c")))
     out += sweep_plots(data.final_measurements())
     dt = _telemetry(data, "coolant_dt_c")
     if dt and rack:
-        pairs = _align(rack[0], dt[0])
+        pairs = [p for d in dt for r in rack if r.row.session == d.row.session for p in _align(r, d)]
         if pairs:
-            pairs.sort()
             out.append(chart("plot-coolant-dt", "Coolant dT against rack power", "rack AC power (kW)", "dT (°C)",
-                             [Line("coolant dT", [p[0] / 1000 for p in pairs], [p[1] for p in pairs], markers=True)]))
+                             [Line("coolant dT", [p[0] / 1000 for p in pairs], [p[1] for p in pairs], joined=False)]))
     return [c for c in out if c is not None]
+
+
+def _many(plot_id: str, title: str, tl: Timeline, series: Sequence[SeriesData], unit: str, scale: float,
+          bounds: list[Bound]) -> Chart | HeatChart | None:
+    """One line per component while a legend holds them; more (27 trays) as a heat view, one row each."""
+    lines = _over_time(tl, series, lambda s: s.row.component or s.row.name, scale)
+    if len({ln.label for ln in lines}) <= MAX_LEGEND:
+        return chart(plot_id, title, tl.xlabel, unit, lines, bounds, time_axis=True, markers=tl.markers)
+    high = next((b for b in bounds if " max " in b.label), None)
+    return heat(plot_id, title, tl.xlabel, unit, lines, limit=high.value if high else None,
+                limit_label=high.label if high else "", markers=tl.markers)
 
 
 def sweep_plots(final: list[tuple[StepRow, MeasurementRow]]) -> list[Chart | None]:

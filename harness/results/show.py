@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from harness.results.report_data import load, traceability
+from harness.results import wording
+from harness.results.report_data import load, session_lines, traceability
 from harness.results.store import MeasurementRow
-
-
-def _value(m: MeasurementRow) -> str:
-    return m.value_text if m.value_text is not None else f"{m.value:.6g}" if m.value is not None else ""
 
 
 def _bounds(m: MeasurementRow) -> str:
@@ -25,12 +22,14 @@ def show_lines(db: Session, run_id: str, *, all_attempts: bool = False) -> list[
         return None
     r = data.run
     out = [f"run {r.id}: {r.verdict or r.status}"]
-    out += [f"  {key}: {val}" for key, val in traceability(r) if key not in ("run id", "started", "ended")]
+    out += [f"  {key}: {val}" for key, val in traceability(data) if key not in ("run id", "started", "ended")]
+    out.append("sessions:")
+    out += [f"  {line}" for line in session_lines(data)] or [f"  (not recorded) operator {r.operator or '-'}"]
     out.append("devices:")
     for d in data.devices:
         out.append(f"  {d.name} ({d.kind}) maker={d.manufacturer or '-'} model={d.model or '-'} "
                    f"sn={d.serial or '-'} fw={d.firmware or '-'} pn={d.part_number or '-'} "
-                   f"cal_due={d.calibration_due or '-'}")
+                   f"cal_due={d.calibration_due or '-'}" + (f" (session {d.session})" if d.session > 1 else ""))
     out.append("steps:")
     for step in data.steps:
         atts = data.attempts.get(step.id, [])
@@ -44,8 +43,10 @@ def show_lines(db: Session, run_id: str, *, all_attempts: bool = False) -> list[
             if not (last or all_attempts):
                 continue
             for m in data.measurements.get(a.id, []):
-                out.append(f"    {m.verdict:<4} {m.name} {_value(m)} {m.unit} {_bounds(m)} {m.component or ''}"
-                           .rstrip())
+                at = wording.setpoint(m.meta)
+                why = wording.diagnosis(m) if m.verdict == "FAIL" else ""
+                out.append(f"    {m.verdict:<4} {m.name} {wording.measured(m)} {m.unit} {_bounds(m)} {m.component or ''}"
+                           f"{f' at {at}' if at else ''}{f': {why}' if why else ''}".rstrip())
     series = [s for s in data.series if s.v]
     if series:
         out.append("series:")

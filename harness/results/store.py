@@ -10,7 +10,7 @@ flight.
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,32 @@ class RunRow(Base):
     verdict: Mapped[str | None] = mapped_column(String(20), nullable=True, index=True)
     out_dir: Mapped[str] = mapped_column(Text, default="")
     steps: Mapped[list[StepRow]] = relationship(back_populates="run", order_by="(StepRow.index, StepRow.id)")
+    session_rows: Mapped[list[SessionRow]] = relationship(order_by="SessionRow.number", viewonly=True)
+
+    @property
+    def operators(self) -> str:
+        """Every session's operator, in order, each once ("alice, bob"); the first session's alone for a run
+        stored before sessions were recorded."""
+        names = [s.operator for s in self.session_rows if s.operator] or [self.operator]
+        return ", ".join(dict.fromkeys(n for n in names if n))
+
+
+class SessionRow(Base):
+    """One session of a run: the first, and each ``--resume`` of it. Who ran it, when, on which clock, and
+    how it ended; ``t_offset`` places this session's run-clock times on the run's time line."""
+
+    __tablename__ = "sessions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    operator: Mapped[str] = mapped_column(String(200), default="")
+    command_line: Mapped[str] = mapped_column(Text, default="")
+    clock: Mapped[str] = mapped_column(String(40), default="")  # wall | simulated | wall x<speed> | "" (not recorded)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="RUNNING")  # RUNNING COMPLETE ERROR ABORTED CRASHED
+    verdict: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    t_offset: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class StepRow(Base):
@@ -119,6 +145,7 @@ class SeriesRow(Base):
     step_id: Mapped[int | None] = mapped_column(ForeignKey("steps.id"), nullable=True)
     attempt_id: Mapped[int | None] = mapped_column(ForeignKey("attempts.id"), nullable=True)
     source: Mapped[str] = mapped_column(String(20))  # step | telemetry
+    session: Mapped[int] = mapped_column(Integer, default=1)  # telemetry is kept per session (its own clock)
     name: Mapped[str] = mapped_column(String(200))
     unit: Mapped[str] = mapped_column(String(40), default="")
     component: Mapped[str | None] = mapped_column(String(200), nullable=True)
@@ -147,6 +174,7 @@ class DeviceRow(Base):
     manufacturer: Mapped[str] = mapped_column(String(200), default="")
     part_number: Mapped[str] = mapped_column(String(200), default="")
     calibration_due: Mapped[str] = mapped_column(String(40), default="")
+    session: Mapped[int] = mapped_column(Integer, default=1)  # a resumed session records what it found changed
 
 
 class EventRow(Base):
@@ -201,17 +229,21 @@ def find_run(session: Session, run_id: str) -> RunRow | None:
 
 
 def list_runs(session: Session, *, rack_serial: str | None = None, station: str | None = None,
-              verdict: str | None = None, since: date | None = None, until: date | None = None,
+              verdict: str | None = None, since: datetime | None = None, until: datetime | None = None,
               limit: int = 50) -> list[RunRow]:
+    """Runs newest first. ``verdict`` PASS, FAIL, ERROR, ABORTED, or RUNNING (no verdict yet: running, or its
+    process died); ``since`` inclusive, ``until`` exclusive (aware datetimes)."""
     q = select(RunRow).order_by(RunRow.started_at.desc(), RunRow.id.desc()).limit(limit)
     if rack_serial:
         q = q.where(RunRow.rack_serial == rack_serial)
     if station:
         q = q.where(RunRow.station_id == station)
-    if verdict:
+    if verdict and verdict.upper() == "RUNNING":
+        q = q.where(RunRow.status == "RUNNING")
+    elif verdict:
         q = q.where(RunRow.verdict == verdict.upper())
     if since:
-        q = q.where(RunRow.started_at >= datetime.combine(since, time.min, UTC))
+        q = q.where(RunRow.started_at >= since.astimezone(UTC))
     if until:
-        q = q.where(RunRow.started_at < datetime.combine(until, time.max, UTC))
+        q = q.where(RunRow.started_at < until.astimezone(UTC))
     return list(session.scalars(q))

@@ -44,6 +44,7 @@ class TelemetrySeries:
 class TelemetryBuffer:
     def __init__(self, db: Session, run_id: str, envelope: Envelope | None) -> None:
         self.db, self.run_id, self.envelope = db, run_id, envelope
+        self.session = 1  # a resumed run's session: its telemetry is its own series (its clock may start at 0)
         self._series: dict[tuple[str, str | None], TelemetrySeries] = {}
         self._points: list[SeriesPointRow] = []
         self._last_flush = monotonic()
@@ -56,7 +57,7 @@ class TelemetryBuffer:
             limit = TELEMETRY_LIMITS.get(metric, metric)
             lim = self.envelope.limits.get(limit) if self.envelope is not None else None
             row = series_row(self.run_id, source="telemetry", name=metric, unit=unit, component=component,
-                             limit=limit, lim=lim)
+                             limit=limit, lim=lim, session=self.session)
             self.db.add(row)
             self.db.flush()
             tel = self._series[key] = TelemetrySeries(metric, component, row.id, unit, row.limit_name, row.low,

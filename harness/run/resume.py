@@ -2,7 +2,9 @@
 
 A run may be resumed when it was aborted, errored or crashed (its process died: the store still says
 RUNNING but its run directory's lock is free); not when it finished, nor while its process still holds
-the lock; only with the same plan and envelope (by hash) and the same rack.
+the lock; only with the same plan and envelope (by hash) and the same rack. Resuming an errored run
+runs the step that ended ERROR again (and the steps it kept from running); the run's events and OCP
+log say so.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from harness.config.plan import LoadedPlan
 from harness.errors import ConfigError
 from harness.locks import RunLock
 from harness.results.recorder import Recorder
-from harness.results.store import find_run, open_store
+from harness.results.store import find_run, open_store, utc
 from harness.run.options import RunOptions
 
 
@@ -61,7 +63,7 @@ def find_prior_run(store_url: str, opt: RunOptions, plan: LoadedPlan) -> PriorRu
             if row.simulated and row.seed is not None and row.station_path == "":
                 opt.sim, opt.seed = True, row.seed
                 opt.fault = opt.fault or row.fault
-            return PriorRun(row.id, row.out_dir, row.started_at, lock)
+            return PriorRun(row.id, row.out_dir, utc(row.started_at) or row.started_at, lock)
     finally:
         engine.dispose()
 
@@ -73,8 +75,9 @@ def replay_to_resume_point(recorder: Recorder, clock: Clock, steps: int) -> None
     idle, which is the state every step boundary leaves it in, and noise is a function of
     (seed, source, time), so the re-run step sees the readings it would have seen."""
     for index in range(steps + 1):
-        if recorder._restored.get(index) is None:
+        if not recorder.finished_earlier(index):
             t = recorder.step_t_start(index)
             if t is not None and t > clock.now():
                 clock.sleep(t - clock.now())
-            return
+            break
+    recorder.session_started()
