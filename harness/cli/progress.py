@@ -4,7 +4,8 @@ runs), the ETA worked out from the plan's durations, and the live readings of th
 
 It moves on its own: a thread re-reads the run twice a second and rich redraws the line ten times a
 second on the terminal `harness.cli.terminal` keeps out of pytest's capture, whatever the step is
-doing; a step's start is drawn at once, so even a step that takes no time shows up.
+doing; a step's start is drawn at once, so even a step that takes no time shows up. Until the first
+step starts the line says the run is opening (the station, the serial check).
 """
 
 from __future__ import annotations
@@ -66,20 +67,16 @@ class ProgressPlugin:
         if report.failed:
             self.collect_errors.append(str(report.longrepr).strip().splitlines()[-1])
 
-    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
-        if self.setup_errors:  # the run did not open: every later step only re-raises that, nothing runs
-            return
-        name = nodeid.split("::")[-1]
-        k = self._names.index(name) + 1 if name in self._names else 0
-        self.eta.step_started(k - 1)
-        self.progress.update(self.task, description=f"step {k}/{len(self._names)} {name}", refresh=True)
-
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_call(self, item: pytest.Item) -> None:
-        """The run is open now (the first step's setup opens it): the step starts at this rack time."""
+        """A step starts (its setup, the first one's opening the run, is done): drawn at once, with the
+        rack time it starts at."""
         run = item.parent.session_run if isinstance(item.parent, PlanFile) else None
-        if run is not None and isinstance(item, StepItem):
-            self.eta.step_started(item.index, run.clock.now())
+        if run is None or not isinstance(item, StepItem):
+            return
+        self.eta.step_started(item.index, run.clock.now())
+        self.progress.update(self.task, description=f"step {item.index + 1}/{len(self._names)} {item.name}",
+                             refresh=True)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "setup" and report.failed and error_text(report) not in self.setup_errors:
@@ -119,9 +116,8 @@ class PlanEta:
         elif wall - self._first[0] >= 1.0 and self.rack_now > self._first[1]:
             self._pace = (self.rack_now - self._first[1]) / (wall - self._first[0])
 
-    def step_started(self, index: int, rack_t: float | None = None) -> None:
-        if index != self.index or rack_t is not None:
-            self.index, self.step_t0 = index, rack_t
+    def step_started(self, index: int, rack_t: float) -> None:
+        self.index, self.step_t0 = index, rack_t
 
     def _in_step(self) -> float:
         if self.step_t0 is None or self.rack_now is None:

@@ -96,7 +96,8 @@ def run(
         with CtrlC(terminal):
             with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=20),
                           TimeElapsedColumn(), TextColumn("{task.fields[clock]}"), TextColumn("{task.fields[eta]}"),
-                          TextColumn("{task.fields[live]}"), console=terminal.console, transient=False,
+                          TextColumn("{task.fields[live]}"), console=terminal.console,
+                          transient=not terminal.console.is_terminal,  # a log file gets no frozen last frame
                           redirect_stdout=False, redirect_stderr=False) as progress:  # pytest owns sys.stdout
                 terminal.live = progress
                 plugin = ProgressPlugin(progress, live)
