@@ -94,6 +94,10 @@ class InstrumentLocks:
         except OSError as exc:  # the journal is a record, never a reason to stop a run
             log.warning("lock journal not written: %s", exc)
 
+
+RUN_LOCK_NAME = ".rackval-run.lock"
+
+
 class RunLock:
     """Held by the process running a run, in its run directory, from opening to the end of its safe state.
 
@@ -104,7 +108,7 @@ class RunLock:
 
     def __init__(self, run_dir: Path) -> None:
         run_dir.mkdir(parents=True, exist_ok=True)
-        self.path = run_dir / ".rackval-run.lock"
+        self.path = run_dir / RUN_LOCK_NAME
         self._lock = FileLock(str(self.path))
 
     def try_acquire(self) -> bool:

@@ -1,37 +1,27 @@
-"""What `rackval run` asks the operator at the terminal: yes/no questions, and what a Ctrl-C means."""
+"""What a Ctrl-C means during `rackval run`: asked on the operator's terminal (harness.cli.terminal)."""
 
 from __future__ import annotations
 
 import signal
-import sys
 import threading
-from typing import Any
+from typing import Any, Self
 
-import typer
-from rich.progress import Progress
-
-from harness.cli.app import err
+from harness.cli.terminal import NoTerminal, Terminal
 from harness.interrupts import STOP
 
-
-def interactive(yes: bool) -> bool:
-    return not yes and sys.stdin is not None and sys.stdin.isatty()
-
-
-def ask(question: str) -> bool:
-    """A yes/no question in the terminal (the progress display pauses while it is asked)."""
-    return typer.confirm(question, default=False, err=True)
+ABORT_QUESTION = "Abort the run? The rack will be brought to its safe state"
 
 
 class CtrlC:
-    """First Ctrl-C asks for confirmation (interactive runs); yes, a second Ctrl-C, or --yes aborts:
-    the run then reaches its safe state, keeps its partial records and is marked ABORTED."""
+    """First Ctrl-C asks for confirmation on the terminal (interactive runs); yes, a second Ctrl-C (also
+    one pressed while any question is on the screen), or --yes aborts: the run then reaches its safe
+    state, keeps its partial records and is marked ABORTED. While the run is finishing it is held."""
 
-    def __init__(self, confirm: bool, progress: Progress | None) -> None:
-        self.confirm, self.progress, self.asking = confirm, progress, False
+    def __init__(self, terminal: Terminal) -> None:
+        self.terminal = terminal
         self.prev: Any = None
 
-    def __enter__(self) -> CtrlC:
+    def __enter__(self) -> Self:
         if threading.current_thread() is threading.main_thread():
             self.prev = signal.signal(signal.SIGINT, self.handle)
             STOP.on_held = self.held
@@ -43,23 +33,20 @@ class CtrlC:
             STOP.on_held = None
 
     def handle(self, signum: int, frame: Any) -> None:
-        if STOP.is_held or not self.confirm or self.asking:
+        t = self.terminal
+        if STOP.is_held or not t.interactive or t.asking:
             STOP.request("Ctrl-C")  # while the run is finishing this only records it (harness.interrupts)
             return
-        self.asking = True
         try:
-            if self.progress is not None:
-                self.progress.stop()
-            if ask("Abort the run? The rack will be brought to its safe state"):
-                STOP.request("Ctrl-C")  # raises now, or once the store write it interrupted is committed
-            else:
-                err.print("continuing")
-        finally:
-            self.asking = False
-            if self.progress is not None:
-                self.progress.start()
+            abort = t.ask(ABORT_QUESTION)
+        except NoTerminal as exc:  # the terminal went away since the run started: nobody to ask
+            t.print(f"Ctrl-C: aborting, nobody to ask ({exc.problem})")
+            abort = True
+        if abort:
+            STOP.request("Ctrl-C")  # raises now, or once the store write it interrupted is committed
+        else:
+            t.print("continuing")
 
-    @staticmethod
-    def held(what: str) -> None:
-        err.print(f"{what}: the run is finishing (safe state, records); it cannot be interrupted, please wait",
-                  highlight=False)
+    def held(self, what: str) -> None:
+        self.terminal.print(f"{what}: the run is finishing (safe state, records); it cannot be interrupted, "
+                            "please wait")

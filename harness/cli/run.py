@@ -13,20 +13,19 @@ import typer
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     SpinnerColumn,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
 from rich.text import Text
 
 from harness.cli.app import EXIT_BAD_INPUT, EXIT_ERROR, VERDICT_STYLE, app, bad_input, console, err, print_error
 from harness.cli.progress import LiveReadings, ProgressPlugin
-from harness.cli.prompts import CtrlC, ask, interactive
+from harness.cli.prompts import CtrlC
 from harness.cli.store import store_session
+from harness.cli.terminal import Terminal
 from harness.config.plan import load_plan
 from harness.config.station import load_station
 from harness.errors import ConfigError
@@ -78,12 +77,8 @@ def run(
 
         raise typer.Exit(run_all_racks(plan, station, out=out, store=store, operator=operator or "", yes=yes,
                                        console=console, err=err))
-    if operator is None:
-        operator = typer.prompt("operator id", err=True) if interactive(yes) else ""
-    if not rack_serial:
-        if not interactive(yes):
-            bad_input("command line: --rack-serial: the rack serial is required (or run interactively to scan it)")
-        rack_serial = typer.prompt("rack serial (scan the barcode)", err=True).strip()
+    terminal = Terminal(yes=yes)
+    operator, rack_serial = _ask_who_and_what(terminal, operator, rack_serial)
     tmp = Path(tempfile.mkdtemp(prefix="rackval-junit-"))
     args = [str(plan), "-p", "no:terminal", "-p", "no:cacheprovider", f"--junitxml={tmp / 'junit.xml'}",
             "--rack-serial", rack_serial, "--seed", str(seed), "--operator", operator,
@@ -97,19 +92,42 @@ def run(
     args += ["--resume", resume] if resume else []
     args += ["--yes"] if yes else []
     live = LiveReadings()
-    ctrl_c = CtrlC(confirm=interactive(yes), progress=None)
-    with ctrl_c:
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[live]}"),
-                      console=console, transient=False) as progress:
-            ctrl_c.progress = progress
-            plugin = ProgressPlugin(progress, live)
-            plugin.hooks = {"live": live, "confirm": ask if interactive(yes) else None}
-            plugin.hooks_key = HOOKS_KEY
-            rc = pytest.main(args, plugins=[plugin])
-            ctrl_c.progress = None
-        with STOP.held():  # the run has ended: a late Ctrl-C must not lose its junit.xml or its summary
-            _report_run(plugin, int(rc), tmp)
+    try:
+        with CtrlC(terminal):
+            with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=20),
+                          TimeElapsedColumn(), TextColumn("{task.fields[clock]}"), TextColumn("{task.fields[eta]}"),
+                          TextColumn("{task.fields[live]}"), console=terminal.console,
+                          transient=not terminal.console.is_terminal,  # a log file gets no frozen last frame
+                          redirect_stdout=False, redirect_stderr=False) as progress:  # pytest owns sys.stdout
+                terminal.live = progress
+                plugin = ProgressPlugin(progress, live)
+                plugin.hooks = {"live": live, "confirm": terminal.ask if terminal.interactive else None}
+                plugin.hooks_key = HOOKS_KEY
+                rc = pytest.main(args, plugins=[plugin])
+                terminal.live = None
+            with STOP.held():  # the run has ended: a late Ctrl-C must not lose its junit.xml or its summary
+                _report_run(plugin, int(rc), tmp)
+    finally:
+        terminal.close()
+
+
+def _ask_who_and_what(terminal: Terminal, operator: str | None, rack_serial: str | None) -> tuple[str, str]:
+    """The operator id and the rack serial, asked on the terminal when not given. A Ctrl-C (or the end of
+    input) there aborts before anything is started: exit 3, like any abort."""
+    try:
+        if operator is None:
+            operator = terminal.prompt("operator id") if terminal.interactive else ""
+        if not rack_serial:
+            if not terminal.interactive:
+                bad_input("command line: --rack-serial: the rack serial is required (or run interactively to scan "
+                          "it)")
+            rack_serial = terminal.prompt("rack serial (scan the barcode)")
+            if not rack_serial:
+                bad_input("command line: --rack-serial: no rack serial was scanned")
+    except KeyboardInterrupt:
+        print_error("aborted at the prompt: nothing was started")
+        raise typer.Exit(EXIT_ERROR) from None
+    return operator, rack_serial
 
 
 def _report_run(plugin: ProgressPlugin, rc: int, tmp: Path) -> NoReturn:
@@ -127,6 +145,9 @@ def _report_run(plugin: ProgressPlugin, rc: int, tmp: Path) -> NoReturn:
     if result.bad_input is not None:
         print_error(result.bad_input)
         raise typer.Exit(EXIT_BAD_INPUT)
+    if not result.steps:
+        shutil.rmtree(tmp, ignore_errors=True)
+        _report_no_start(plugin, result)
     if (tmp / "junit.xml").exists() and result.run_dir.exists():
         shutil.move(str(tmp / "junit.xml"), str(result.run_dir / "junit.xml"))
     shutil.rmtree(tmp, ignore_errors=True)
@@ -135,6 +156,24 @@ def _report_run(plugin: ProgressPlugin, rc: int, tmp: Path) -> NoReturn:
     _print_result(result)
     if result.verdict == "ABORTED":
         console.print(f"partial results kept; continue with: rackval run --resume {result.run_id}", highlight=False)
+    raise typer.Exit(result.exit_code)
+
+
+def _report_no_start(plugin: ProgressPlugin, result: Any) -> NoReturn:
+    """The run stopped before its first step: the cause in one line, not an empty table."""
+    if result.verdict == "ABORTED":
+        cause = "stopped (Ctrl-C) before its first step"
+    else:
+        cause = "could not start: " + ("; ".join(plugin.setup_errors) or "no cause was reported")
+    print_error(f"the run {cause}")
+    if result.safe_state is not None:
+        _print_result(result)
+    else:
+        console.print("nothing was switched", highlight=False)
+    log = result.run_dir / "rackval.log"
+    where = f"; its log: {log}" if result.verdict != "ABORTED" and log.exists() else ""
+    console.print(Text(result.verdict, style=VERDICT_STYLE.get(result.verdict, "")),
+                  Text(f" nothing was recorded in the results store{where}"), highlight=False, soft_wrap=True)
     raise typer.Exit(result.exit_code)
 
 

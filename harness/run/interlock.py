@@ -45,7 +45,11 @@ def check_serial(serial: str, identities: list[DeviceIdentity], *, simulated: bo
     question = "the station has no rack_manager BMC: the rack serial cannot be verified"
     if accept_unverified:
         return f"not verifiable: {question} (accepted with --yes)"
-    if confirm is not None and confirm(f"{question}. Is this rack {serial}?"):
-        return f"not verifiable: {question} (confirmed by the operator)"
+    if confirm is not None:
+        if confirm(f"{question}. Is this rack {serial}?"):
+            return f"not verifiable: {question} (confirmed by the operator)"
+        raise ConfigError("command line", None, "--rack-serial",
+                          f"{question}, and the operator did not confirm that this is rack {serial}; refusing before "
+                          "any power action")
     raise ConfigError("command line", None, "--rack-serial",
                       f"{question}; pass --yes to run anyway (recorded as 'not verifiable')")

@@ -30,6 +30,7 @@ from harness.run.event_monitor import EventMonitor
 from harness.run.finish import record_safe_state, run_verdict, write_report
 from harness.run.interlock import check_serial
 from harness.run.opening import open_station
+from harness.run.opening_log import OpeningLog
 from harness.run.options import COVERAGE_STEP, RunOptions, RunResult, git_sha, new_run_id
 from harness.run.resume import PriorRun, find_prior_run, replay_to_resume_point
 from harness.run.steps import StepRunner
@@ -58,6 +59,8 @@ class RunSession:
         self.bad_input: str | None = None
         self.store_url = options.store_url or default_store_url()
         self._run_lock: RunLock | None = None  # held from open to the end of finish (a crash frees it)
+        self._opening_log: OpeningLog | None = None  # rackval.log until the Recorder exists
+        self.run_id, self.run_dir = "", options.out_dir or Path(".")  # known once the station is open
 
     # ------------------------------------------------------------------ open
     def open(self) -> None:
@@ -67,6 +70,10 @@ class RunSession:
             self._open()
         except ConfigError as exc:
             self.bad_input = str(exc)
+            raise
+        except Exception as exc:
+            if self._opening_log is not None:
+                self._opening_log.failed(exc)
             raise
 
     def _open(self) -> None:
@@ -83,10 +90,13 @@ class RunSession:
         self.clock, self.sim, station, profile = opened.clock, opened.sim, opened.station, opened.profile
         run_id = prior.run_id if prior else new_run_id(self.clock, opt.rack_serial)
         run_dir = Path(prior.out_dir) if prior else (opt.out_dir or Path.cwd() / "runs" / run_id)
+        made_dir = not run_dir.exists()
         if self._run_lock is None:  # before anything is connected: one process per run directory
             self._run_lock = RunLock(run_dir)
             if not self._run_lock.try_acquire():
                 raise ConfigError("command line", None, "--out", f"{run_dir} is in use by another run")
+        self.run_id, self.run_dir = run_id, run_dir
+        self._opening_log = OpeningLog(run_dir, opened.secret_values, made_dir=made_dir)
         rack = Rack(station, profile, opened.credentials, self.clock, policy=self.plan.plan.safe_state)
         rack.check_calibration(date.today())
         self.locks = InstrumentLocks([i.resource for i in station.instruments])
@@ -111,6 +121,7 @@ class RunSession:
                        serial_check=serial_check, fault=opt.fault)
         self.recorder = Recorder(run_dir, self.store_url, self.clock, info, opened.secret_values,
                                  envelope=self.plan.envelope, resume=prior is not None)
+        self._opening_log.handover()
         self.recorder.start_run(identities)
         self.recorder.event("serial_check", serial_check, serial=opt.rack_serial)
         if opt.fault:
@@ -177,8 +188,8 @@ class RunSession:
             rec = self.recorder
             steps = list(rec.steps) if rec else []
             verdict = run_verdict(steps, report, aborted=self.aborted, expected=len(self.step_names))
-            run_dir = rec.run_dir if rec else (self.opt.out_dir or Path("."))
-            run_id = rec.info.run_id if rec else ""
+            run_dir = rec.run_dir if rec else self.run_dir
+            run_id = rec.info.run_id if rec else self.run_id
             self.result = RunResult(run_id, verdict, run_dir, steps, report, self.bad_input, self.store_url)
             if rec is not None:
                 record_safe_state(rec, report, len(self.plan.steps) + 1, self.clock)
@@ -210,5 +221,7 @@ class RunSession:
             self.sim.stop()
         if self._run_lock is not None:
             self._run_lock.release()
+        if self._opening_log is not None and self.recorder is None:  # it never started: its cause, or nothing
+            self._opening_log.close(keep_log=self.bad_input is None and not self.aborted)
         if self._restore_signals is not None:
             self._restore_signals()

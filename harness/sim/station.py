@@ -127,7 +127,9 @@ class SimStation:
     def apply_fault(self, name_or_path: str, *, resumed: bool = False) -> None:
         """Inject a fault scenario (``fixtures/faults/NAME.yaml`` or a path); ConfigError if unknown.
         ``resumed``: a resumed run's session (the operator's Ctrl-C of the first session is not repeated)."""
-        faults.apply(self, faults.load_scenario(name_or_path), resumed=resumed)
+        scenario = faults.load_scenario(name_or_path)
+        faults.check_fits(scenario, self.twin, faults.scenario_path(name_or_path), self.profile.sku)
+        faults.apply(self, scenario, resumed=resumed)
 
     def at(self, at_s: float, action: Callable[[], None], name: str) -> None:
         """Run ``action`` (a fault) ``at_s`` simulated seconds from now, on a timer that takes part in the

@@ -40,6 +40,12 @@ class StepKind(ABC, Generic[P]):
     def run(self, ctx: StepContext, params: P) -> None:
         """Do the step: measure through ``ctx``; raise a DriverError or RackvalError if it cannot go on."""
 
+    def planned_s(self, params: P, kinds: StepKinds) -> float:
+        """Rack seconds this configured step is expected to take, for the progress line's ETA: the dwells,
+        holds and samples the plan asks for plus the typical waits. An estimate shown to the operator,
+        never a limit or a deadline."""
+        return 30.0
+
     def limits_of(self, params: P, kinds: StepKinds) -> frozenset[str]:
         """The limits this configured step checks (a group: those of its children)."""
         return frozenset(self.limits)

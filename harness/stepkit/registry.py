@@ -58,5 +58,9 @@ class StepKinds:
         """The limits one configured step checks."""
         return self._kinds[step.kind].limits_of(step, self)
 
+    def planned_s(self, step: StepBase) -> float:
+        """Rack seconds one configured step is expected to take (the progress line's ETA)."""
+        return max(0.0, float(self._kinds[step.kind].planned_s(step, self)))
+
     def events_expected_by(self, step: StepBase) -> frozenset[str]:
         return self._kinds[step.kind].events_expected_by(step, self)

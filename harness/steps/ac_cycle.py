@@ -10,7 +10,7 @@ SKIP without an analyzer). A tray that never answers or never comes back fails w
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
@@ -19,6 +19,9 @@ from harness.errors import DriverError
 from harness.stepkit.context import StepContext
 from harness.stepkit.kind import StepKind
 from harness.stepkit.sel_check import SelCheck
+
+if TYPE_CHECKING:
+    from harness.stepkit.registry import StepKinds
 
 
 class Params(StepBase):
@@ -35,6 +38,11 @@ class AcCycle(StepKind[Params]):
     Params = Params
     limits = ("bmc_ready_s", "host_on_s", "inrush_peak_a")
     expected_events = ()  # power transitions (OK) and PSU input loss (Warning) are not critical
+
+    def planned_s(self, p: Params, kinds: StepKinds) -> float:
+        """Per cycle: the AC-off dwell, then the BMCs and hosts coming back (half the BMC timeout: the
+        shipped profiles boot BMCs in 60-180 s against a 300 s timeout)."""
+        return p.cycles * (p.off_s + p.bmc_timeout_s / 2 + 2 * p.poll_s)
 
     def run(self, ctx: StepContext, p: Params) -> None:
         rack = ctx.rack

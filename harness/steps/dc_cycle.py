@@ -8,7 +8,7 @@ any BMC's SEL (``sel_check.py``; the power transitions the reset causes are not 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
@@ -17,6 +17,9 @@ from harness.config.plan import StepBase
 from harness.stepkit.context import StepContext
 from harness.stepkit.kind import StepKind
 from harness.stepkit.sel_check import SelCheck
+
+if TYPE_CHECKING:
+    from harness.stepkit.registry import StepKinds
 
 
 class Params(StepBase):
@@ -32,6 +35,10 @@ class DcCycle(StepKind[Params]):
     Params = Params
     limits = ("dc_on_s",)
     expected_events = ()  # power transitions are not critical: nothing to declare
+
+    def planned_s(self, p: Params, kinds: StepKinds) -> float:
+        """Per cycle: a reset and the host back On (a twentieth of its timeout: seconds, not minutes)."""
+        return p.cycles * max(5 * p.poll_s, p.host_timeout_s / 20)
 
     def run(self, ctx: StepContext, p: Params) -> None:
         rack = ctx.rack

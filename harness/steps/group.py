@@ -31,6 +31,9 @@ class Group(StepKind[Params]):
     name = "group"
     Params = Params
 
+    def planned_s(self, p: Params, kinds: StepKinds) -> float:
+        return sum(kinds.planned_s(child) for child in p.steps)
+
     def run(self, ctx: StepContext, p: Params) -> None:
         assert ctx.kinds is not None, "the runner hands the step-kind registry to the context"
         for child in p.steps:

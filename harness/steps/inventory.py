@@ -9,13 +9,16 @@ recorded (INFO measurements, also in the run's device identities).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
 from harness.config.plan import StepBase
 from harness.stepkit.context import StepContext
 from harness.stepkit.kind import StepKind
+
+if TYPE_CHECKING:
+    from harness.stepkit.registry import StepKinds
 
 
 class Params(StepBase):
@@ -27,6 +30,9 @@ class Inventory(StepKind[Params]):
     name = "inventory"
     Params = Params
     limits = ()
+
+    def planned_s(self, p: Params, kinds: StepKinds) -> float:
+        return 10.0  # reads only
 
     def run(self, ctx: StepContext, p: Params) -> None:
         rack = ctx.rack

@@ -8,11 +8,14 @@ when it arrives (the runner subscribes to the BMCs' event streams).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from harness.config.plan import StepBase
 from harness.stepkit.context import StepContext
 from harness.stepkit.kind import StepKind
+
+if TYPE_CHECKING:
+    from harness.stepkit.registry import StepKinds
 
 
 class Params(StepBase):
@@ -23,6 +26,9 @@ class LeakCheck(StepKind[Params]):
     name = "leak_check"
     Params = Params
     limits = ()
+
+    def planned_s(self, p: Params, kinds: StepKinds) -> float:
+        return 5.0  # reads only
 
     def run(self, ctx: StepContext, p: Params) -> None:
         states = ctx.rack.equipment.leak_states()

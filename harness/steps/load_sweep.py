@@ -13,7 +13,7 @@ sleep), then sampled for ``dwell_s``. Checked per setpoint, as series aggregates
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
 
@@ -23,6 +23,9 @@ from harness.stepkit.context import StepContext
 from harness.stepkit.kind import StepKind
 from harness.stepkit.loads import EloadSource, load_source
 from harness.telemetry import RackSampler, Series
+
+if TYPE_CHECKING:
+    from harness.stepkit.registry import StepKinds
 
 
 class Params(StepBase):
@@ -55,6 +58,10 @@ class LoadSweep(StepKind[Params]):
     Params = Params
     limits = ("rack_ac_power_w", "busbar_v", "psu_efficiency_pct", "psu_input_w", "power_factor",
               "phase_imbalance_pct", "component_temp_c")
+
+    def planned_s(self, p: Params, kinds: StepKinds) -> float:
+        """Per setpoint: the settling window, then the dwell."""
+        return len(p.setpoints_a or p.setpoints_pct or []) * (p.settle_window_s + p.dwell_s)
 
     def run(self, ctx: StepContext, p: Params) -> None:
         rack = ctx.rack

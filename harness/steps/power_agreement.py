@@ -8,13 +8,16 @@ feeding it. A pair the station cannot measure is SKIP with the reason.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
 from harness.config.plan import StepBase
 from harness.stepkit.context import StepContext
 from harness.stepkit.kind import StepKind
+
+if TYPE_CHECKING:
+    from harness.stepkit.registry import StepKinds
 
 
 class Params(StepBase):
@@ -31,6 +34,9 @@ class PowerAgreement(StepKind[Params]):
     name = "power_agreement"
     Params = Params
     limits = ("power_agreement_pct",)
+
+    def planned_s(self, p: Params, kinds: StepKinds) -> float:
+        return (p.samples - 1) * p.sample_s
 
     def run(self, ctx: StepContext, p: Params) -> None:
         rack = ctx.rack

@@ -8,7 +8,7 @@ is recorded (``power_cap_excess_pct``). The limit is removed afterwards, however
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
@@ -16,6 +16,9 @@ from harness.config.plan import StepBase
 from harness.stepkit.context import StepContext
 from harness.stepkit.kind import StepKind
 from harness.stepkit.loads import load_source
+
+if TYPE_CHECKING:
+    from harness.stepkit.registry import StepKinds
 
 
 class Params(StepBase):
@@ -33,6 +36,10 @@ class PowerCap(StepKind[Params]):
     name = "power_cap"
     Params = Params
     limits = ("power_cap_excess_pct", "cap_settle_s")
+
+    def planned_s(self, p: Params, kinds: StepKinds) -> float:
+        """The load settling, then the cap taking hold (at most the correction time)."""
+        return p.poll_s + p.correction_s
 
     def run(self, ctx: StepContext, p: Params) -> None:
         rack = ctx.rack

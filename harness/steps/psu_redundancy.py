@@ -10,7 +10,7 @@ returns (``psu_restored``, built-in).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
@@ -18,6 +18,9 @@ from harness.config.plan import StepBase
 from harness.stepkit.context import StepContext
 from harness.stepkit.kind import StepKind
 from harness.stepkit.loads import load_source
+
+if TYPE_CHECKING:
+    from harness.stepkit.registry import StepKinds
 
 
 class Params(StepBase):
@@ -33,6 +36,10 @@ class PsuRedundancy(StepKind[Params]):
     name = "psu_redundancy"
     Params = Params
     limits = ()
+
+    def planned_s(self, p: Params, kinds: StepKinds) -> float:
+        """Settle, hold with the PSU's input removed, hold again once it is back."""
+        return p.settle_s + 2 * p.hold_s
 
     def run(self, ctx: StepContext, p: Params) -> None:
         rack = ctx.rack

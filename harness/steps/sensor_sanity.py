@@ -10,13 +10,16 @@ with its tray and name; a reading at or above its UpperCaution threshold at idle
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
 from harness.config.plan import StepBase
 from harness.stepkit.context import StepContext
 from harness.stepkit.kind import StepKind
+
+if TYPE_CHECKING:
+    from harness.stepkit.registry import StepKinds
 
 
 class Params(StepBase):
@@ -41,6 +44,9 @@ class SensorSanity(StepKind[Params]):
     name = "sensor_sanity"
     Params = Params
     limits = ()
+
+    def planned_s(self, p: Params, kinds: StepKinds) -> float:
+        return 10.0  # reads only
 
     def run(self, ctx: StepContext, p: Params) -> None:
         expected = expected_counts(ctx)

@@ -10,7 +10,7 @@ Coolant checks are SKIP on a station without coolant instrumentation.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
@@ -20,6 +20,9 @@ from harness.stepkit.context import StepContext
 from harness.stepkit.kind import StepKind
 from harness.stepkit.loads import load_source
 from harness.telemetry import is_component_temperature
+
+if TYPE_CHECKING:
+    from harness.stepkit.registry import StepKinds
 
 WATER_CP = 4.18  # kJ/(kg K); ~1 kg per litre
 
@@ -50,6 +53,9 @@ class ThermalSoak(StepKind[Params]):
     Params = Params
     limits = ("component_temp_c", "temp_slope_c_per_min", "air_inlet_c", "coolant_supply_c",
               "coolant_dt_error_pct")
+
+    def planned_s(self, p: Params, kinds: StepKinds) -> float:
+        return p.duration_s
 
     def run(self, ctx: StepContext, p: Params) -> None:
         rack = ctx.rack

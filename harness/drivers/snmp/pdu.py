@@ -151,7 +151,7 @@ class Pdu:
         sent = "the SET got no answer" if set_timeout else "the SET was accepted"
         raise PowerActionUncertain(self.name, request,
                                    f"outlet not confirmed {want} within {confirm_timeout_s:g} s ({sent}; "
-                                   f"{seen.last}; sent {sends} time(s))")
+                                   f"{seen.last}; sent {sends} time(s)){self._breakers_note() if on else ''}")
 
     def cycle_outlet(self, outlet: int, *, confirm_timeout_s: float = 30.0, poll_s: float = 0.5) -> None:
         """Power-cycle (reboot) an outlet with the PDU's own command: off, the PDU's off-time, on.
@@ -338,6 +338,20 @@ class Pdu:
 
     def breakers_tripped(self) -> list[int]:
         return sorted(n for n, s in self.breaker_states().items() if s in ("tripped", "overload"))
+
+    def _breakers_note(self) -> str:
+        """Why an outlet may not come on: a tripped branch breaker, read from the vendor map's breaker
+        table ('' when none is tripped, or the PDU cannot say)."""
+        if self.vmap.breaker is None:
+            return ""
+        try:
+            tripped = {n: s for n, s in self.breaker_states().items() if s in ("tripped", "overload")}
+        except SnmpError as exc:
+            return f"; breaker states not readable: {exc.problem}"
+        if not tripped:
+            return ""
+        which = ", ".join(f"breaker {n} {s}" for n, s in sorted(tripped.items()))
+        return f"; {self.name} reports {which}: a tripped (or overloaded) breaker keeps its outlets off"
 
     def identity(self) -> dict[str, str]:
         """model, firmware, serial (plus sys_object_id and sys_descr) for the run's traceability record."""

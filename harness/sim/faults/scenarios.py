@@ -15,6 +15,7 @@ retry, records in the run's log). :meth:`FaultScenario.evidence_gaps` lists what
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -25,7 +26,7 @@ from harness.config.plan import LoadedPlan
 from harness.errors import ConfigError
 from harness.paths import fixtures_dir
 from harness.sim.faults.operator import SIGNALS
-from harness.yaml_loader import load_model
+from harness.yaml_loader import field_line, load_model
 
 if TYPE_CHECKING:
     from harness.sim.station import SimStation
@@ -215,6 +216,38 @@ def load_scenario(name_or_path: str) -> FaultScenario:
 
 def all_scenarios() -> list[FaultScenario]:
     return [load_scenario(str(p)) for p in sorted((fixtures_dir() / "faults").glob("*.yaml"))]
+
+
+# A twin fault's argument that names a part of the rack -> what is it, and the names this rack has.
+_PARTS: dict[str, tuple[str, Callable[[Any, dict[str, Any]], list[str]]]] = {
+    "detector": ("leak detector", lambda twin, a: sorted(twin.leak_states())),
+    "pump": ("pump", lambda twin, a: sorted(twin.pump_states())),
+    "psu": ("PSU", lambda twin, a: sorted(twin.psus)),
+    "tray_name": ("tray", lambda twin, a: sorted(twin.trays)),
+    "pdu": ("PDU", lambda twin, a: sorted(twin.pdu_specs)),
+    "branch": ("breaker", lambda twin, a: sorted(b.name for b in twin.pdu_specs[a["pdu"]].branches)
+               if a.get("pdu") in twin.pdu_specs else []),
+}
+
+
+def check_fits(scenario: FaultScenario, twin: Any, path: Path, sku: str) -> None:
+    """Refuse (ConfigError naming the fault, its line, and what this rack has) a scenario that names a
+    part the simulated rack does not have, before anything of it is armed: a leak scenario written for
+    nvl72's compute03 applied to the mini rack."""
+    for i, inj in enumerate(scenario.inject):
+        if inj.target != "twin":
+            continue
+        for arg, value in inj.args.items():
+            if arg not in _PARTS:
+                continue
+            what, has = _PARTS[arg]
+            names = has(twin, inj.args)
+            if str(value) in names:
+                continue
+            written = f" (written for the {scenario.profile} rack)" if scenario.profile != sku else ""
+            raise ConfigError(str(path), field_line(path, "inject", i, "args", arg), f"inject[{i}].args.{arg}",
+                              f"fault scenario {scenario.name!r}{written} names {what} {value!r}, which this {sku} "
+                              f"rack does not have (it has: {', '.join(names) or 'none'})")
 
 
 def apply(station: SimStation, scenario: FaultScenario, *, resumed: bool = False) -> None:
