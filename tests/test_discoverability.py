@@ -214,3 +214,20 @@ def test_a_station_written_from_the_docs_example_validates(tmp_path: Path, monke
         path = tmp_path / f"station{i}.yaml"
         path.write_text(block, encoding="utf-8")
         assert [str(p) for p in station_problems(path, today=date(2026, 1, 1))] == [], block[:200]
+
+
+def test_run_help_lists_exit_codes_faults_and_profiles() -> None:
+    text = " ".join(_help("run").split())
+    assert "Exit codes:" in text and all(f"{code} " in text for code in range(4)), text
+    assert all(name in text for name in fault_names()) and all(name in text for name in profile_names()), text
+    assert "--store URL" in text and "--station FILE" in text and "<bool>" not in text, text
+
+
+def test_run_lists_every_station_mistake_before_asking_anything(tmp_path: Path) -> None:
+    station = tmp_path / "station.yaml"
+    station.write_text("station_id: s\nprofile: mini\nbmcs:\n  - {name: compute09, url: 'https://h', credentials: c}\n"
+                       "pdus:\n  - {name: pdu1, host: h, credentials: c, outlets: {60: shelf1.psu1}}\n")
+    out = _rackval("run", str(ROOT / "test_plans" / "mini_smoke.yaml"), "--station", str(station))
+    assert out.returncode == 2 and "operator id" not in out.stderr, out
+    lines = out.stderr.splitlines()
+    assert len(lines) >= 3 and all(ln.startswith(f"{station}:") for ln in lines), lines

@@ -22,12 +22,14 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.cli.app import EXIT_BAD_INPUT, EXIT_ERROR, VERDICT_STYLE, app, bad_input, console, err, print_error
+from harness.cli.choices import EXIT_CODES_HELP, FaultOption, ProfileOption, StoreOption
 from harness.cli.progress import LiveReadings, ProgressPlugin
 from harness.cli.prompts import CtrlC
 from harness.cli.store import store_session
 from harness.cli.terminal import Terminal
 from harness.config.plan import load_plan
 from harness.config.station import load_station
+from harness.config.station_check import station_problems
 from harness.errors import ConfigError
 from harness.interrupts import STOP
 from harness.pytest_plugin import HOOKS_KEY
@@ -35,23 +37,27 @@ from harness.results.store import find_run
 from harness.steps import STEP_KINDS
 
 
-@app.command()
+@app.command(epilog=EXIT_CODES_HELP)
 def run(
-    plan: Annotated[Path | None, typer.Argument(help="plan file (test_plans/*.yaml); not needed with --resume")] = None,
-    rack_serial: Annotated[str | None, typer.Option("--rack-serial", help="serial of the rack under test "
-                                                    "(asked for when not given: scan the barcode)")] = None,
+    plan: Annotated[Path | None, typer.Argument(metavar="PLAN", help="plan file (test_plans/*.yaml); not needed "
+                                                "with --resume")] = None,
+    rack_serial: Annotated[str | None, typer.Option("--rack-serial", metavar="SERIAL", help="serial of the rack "
+                                                    "under test (asked for when not given: scan the barcode)")] = None,
     sim: Annotated[bool, typer.Option("--sim", help="run on an in-process simulated station")] = False,
-    station: Annotated[Path | None, typer.Option("--station", help="station file")] = None,
-    rack: Annotated[str | None, typer.Option("--rack", help="rack of a multi-rack station file")] = None,
+    station: Annotated[Path | None, typer.Option("--station", metavar="FILE", help="station file (docs/station.md; "
+                                                 "check it with rackval station validate)")] = None,
+    rack: Annotated[str | None, typer.Option("--rack", metavar="NAME", help="rack of a multi-rack station file")] = None,
     all_racks: Annotated[bool, typer.Option("--all-racks", help="every rack of the station, in parallel")] = False,
-    profile: Annotated[str | None, typer.Option("--profile", help="simulated rack profile")] = None,
+    profile: ProfileOption = None,
     seed: Annotated[int, typer.Option("--seed", help="simulation seed")] = 0,
-    fault: Annotated[str | None, typer.Option("--fault", help="fault scenario for the simulated rack")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="run directory (default runs/<run-id>)")] = None,
-    store: Annotated[str | None, typer.Option("--store", help="results store URL")] = None,
-    operator: Annotated[str | None, typer.Option("--operator", help="operator id (asked for when not given)")] = None,
-    resume: Annotated[str | None, typer.Option("--resume", help="continue an aborted run after its last "
-                                               "completed step")] = None,
+    fault: FaultOption = None,
+    out: Annotated[Path | None, typer.Option("--out", metavar="DIR", help="run directory (default runs/<run-id>)")
+                   ] = None,
+    store: StoreOption = None,
+    operator: Annotated[str | None, typer.Option("--operator", metavar="ID",
+                                                 help="operator id (asked for when not given)")] = None,
+    resume: Annotated[str | None, typer.Option("--resume", metavar="RUN_ID", help="continue an aborted run after "
+                                               "its last completed step")] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="unattended (CI): ask nothing, accept an unverifiable "
                                       "serial, Ctrl-C aborts at once")] = False,
 ) -> None:
@@ -70,6 +76,8 @@ def run(
         bad_input("give exactly one of --sim or --station FILE")
     if fault and not sim:
         bad_input("command line: --fault: fault scenarios apply to simulated racks (--sim) only")
+    if station is not None and (problems := station_problems(station, rack=rack)):
+        bad_input("\n".join(str(p) for p in problems))  # every mistake, before anything is asked or touched
     if all_racks:
         if station is None:
             bad_input("command line: --all-racks: needs --station FILE listing racks")
