@@ -60,6 +60,21 @@ def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> N
             run.aborted = True
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """An interrupted session tears down after the JUnit writer has run (both are sessionfinish hooks),
+    so finish the runs here first: the aborted step gets its testcase and junit.xml its run properties,
+    as the store, OCP and report have them. After a run that ended normally this finds nothing to do."""
+    for item in session.items:
+        if isinstance(item, StepItem) and item.aborted is not None:
+            report = pytest.TestReport(nodeid=item.nodeid, location=item.location, keywords={}, outcome="failed",
+                                       longrepr=f"ABORTED: {item.aborted}", when="call")
+            session.config.hook.pytest_runtest_logreport(report=report)
+            item.aborted = None
+    for plan in {item.parent for item in session.items if isinstance(item.parent, PlanFile)}:
+        plan.finish_run_once()
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if file_path.suffix in (".yaml", ".yml") and is_plan_file(file_path):
         return PlanFile.from_parent(parent, path=file_path)
@@ -73,6 +88,7 @@ class PlanCollectError(Exception):
 class PlanFile(pytest.File):
     session_run: RunSession | None = None
     loaded: LoadedPlan | None = None
+    finished: bool = False
 
     def collect(self) -> Iterator[pytest.Item]:
         from harness.steps import STEP_KINDS  # loaded only when a plan file is collected
@@ -112,13 +128,19 @@ class PlanFile(pytest.File):
             raise
 
     def teardown(self) -> None:
+        self.finish_run_once()
+
+    def finish_run_once(self) -> None:
+        """The run's finish (safe state, records), from the plan's teardown or from an interrupted session's
+        end, whichever comes first."""
         from harness.interrupts import STOP
 
         with STOP.held():  # the safe state and the result's hand-over to `rackval run` are not interruptible
             self._finish_run()
 
     def _finish_run(self) -> None:
-        if self.session_run is not None:
+        if self.session_run is not None and not self.finished:
+            self.finished = True
             result = self.session_run.finish()
             if self.session_run in OPEN_RUNS:
                 OPEN_RUNS.remove(self.session_run)
@@ -144,11 +166,16 @@ class StepItem(pytest.Item):
     def __init__(self, *, index: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.index = index
+        self.aborted: str | None = None  # why, when a Ctrl-C ended this step (pytest then logs no report)
 
     def runtest(self) -> None:
         parent = self.parent
         assert isinstance(parent, PlanFile) and parent.session_run is not None
-        rec = parent.session_run.run_step(self.index)
+        try:
+            rec = parent.session_run.run_step(self.index)
+        except KeyboardInterrupt as exc:
+            self.aborted = str(exc) or "aborted by the operator"
+            raise
         if rec.verdict == "SKIP":
             pytest.skip(rec.message)
         if rec.verdict == "ERROR":
