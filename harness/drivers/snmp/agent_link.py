@@ -9,9 +9,9 @@
   on every retry and the agent executes each copy. Its timeout is returned, not raised: the SET may
   have executed, and only reading back can tell (the :class:`~harness.drivers.snmp.pdu.Pdu` does).
 * SNMPv3 links have a manager engine of their own (:class:`~harness.drivers.snmp.engine.PeerEngine`):
-  each discovers its agent's engine ID, boots and time afresh, and a v3 request that an agent it had
-  discovered leaves unanswered retires it, so the retry rediscovers (the agent at the address may have
-  been replaced: another engine ID). A shared engine kept the old engine ID for the address and was
+  each discovers its agent's engine ID, boots and time afresh, and two v3 requests in a row that an
+  agent it had discovered leaves unanswered retire it, so the retry rediscovers (the agent at the
+  address may have been replaced: another engine ID). A shared engine kept the old engine ID for the address and was
   never answered again.
 * Decimal digits the device reports (Raritan) are read from it once per sensor and cached.
 * Every failure is an :class:`SnmpError` (or :class:`SnmpTimeout`) naming the PDU, the request and

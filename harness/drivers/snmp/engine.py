@@ -11,8 +11,8 @@ link has a :class:`PeerEngine` of its own instead: pysnmp's engine caches the ag
 transport address (for 300 s) and its boots/time per engine ID, so a shared engine keeps speaking to
 the *previous* agent at an address (another engine ID, or the same ID with another clock), and the new
 agent never answers. One engine per link discovers each agent afresh (and keeps its keys and engine ID
-for the link's life: the fast path), and a v3 request that gets no answer from an agent it had
-discovered retires it, so the next request (the retry) discovers the agent again.
+for the link's life: the fast path), and two v3 requests in a row that an agent it had discovered
+leaves unanswered retire it, so the next request (the retry) discovers the agent again.
 
 A caller blocked in :meth:`run` is doing I/O, not sleeping: on a :class:`~harness.clock.VirtualClock`
 simulated time stays frozen while a request is in flight, as the clock's contract says.
@@ -152,9 +152,14 @@ class SnmpLoop:
         self.close()
 
 
+#: Requests in a row that an engine's known agent leaves unanswered before the engine is retired: one
+#: is a lost datagram far more often than a replaced agent (and a rediscovery sends datagrams of its own).
+RETIRE_AFTER = 2
+
+
 class PeerEngine:
-    """The SNMPv3 manager engine of one link, made on first use and retired when a request gets no answer
-    while it believes it knows the agent's engine ID.
+    """The SNMPv3 manager engine of one link, made on first use and retired when :data:`RETIRE_AFTER`
+    requests in a row get no answer while it believes it knows the agent's engine ID.
 
     Everything it holds about the agent (engine ID, boots and time, localized keys) is then learnt afresh
     by the next engine: RFC 3414 discovery again. An engine that never discovered the agent (a dead
@@ -165,6 +170,7 @@ class PeerEngine:
 
     def __init__(self) -> None:
         self._current: SnmpEngine | None = None
+        self._unanswered = 0  # requests in a row the current engine got no answer to
         self._in_flight: dict[SnmpEngine, int] = {}
         self._closed = False
         self.made = 0  # engines made so far: 1 + the rediscoveries
@@ -180,17 +186,21 @@ class PeerEngine:
             raise SnmpLoopClosed("the link's SNMP engine is closed")
         if self._current is None:
             self._current = SnmpEngine()
+            self._unanswered = 0
             self.made += 1
         engine = self._current
         self._in_flight[engine] = self._in_flight.get(engine, 0) + 1
         return engine
 
     def release(self, engine: SnmpEngine, *, answered: bool, address: tuple[str, int]) -> None:
-        """One request on ``engine`` to the agent at ``address`` is done. No answer, from an agent whose
-        engine ID it had cached, retires the engine: the agent at the address may be another one now."""
+        """One request on ``engine`` to the agent at ``address`` is done. The agent whose engine ID it had
+        cached leaving :data:`RETIRE_AFTER` in a row unanswered retires the engine: the agent at the
+        address may be another one now."""
         self._in_flight[engine] -= 1
-        if not answered and engine is self._current and knows_agent(engine, address):
-            self._current = None
+        if engine is self._current:
+            self._unanswered = 0 if answered else self._unanswered + 1
+            if self._unanswered >= RETIRE_AFTER and knows_agent(engine, address):
+                self._current = None
         self._close_idle()
 
     def _close_idle(self) -> None:
