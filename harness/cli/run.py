@@ -88,7 +88,10 @@ def run(
     terminal = Terminal(yes=yes)
     operator, rack_serial = _ask_who_and_what(terminal, operator, rack_serial)
     tmp = Path(tempfile.mkdtemp(prefix="rackval-junit-"))
-    args = [str(plan), "-p", "no:terminal", "-p", "no:cacheprovider", f"--junitxml={tmp / 'junit.xml'}",
+    # "-o addopts=": the run is rackval's, not the pytest set-up of whatever project the operator stands in
+    # (this checkout's own asks for pytest-xdist workers, which must never split a rack's plan).
+    args = [str(plan), "-o", "addopts=", "-p", "no:terminal", "-p", "no:cacheprovider",
+            f"--junitxml={tmp / 'junit.xml'}",
             "--rack-serial", rack_serial, "--seed", str(seed), "--operator", operator,
             "-o", "junit_family=xunit2", "-o", f"junit_suite_name=rackval:{loaded.name}", "--rootdir", str(Path.cwd())]
     args += ["--sim"] if sim else ["--station", str(station)]
