@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pexpect
 from sqlalchemy import create_engine, text
 from test_results_store import DEVICES, ENVELOPE
 from typer.testing import CliRunner
@@ -262,44 +263,11 @@ def test_sessions_of_runs_stored_before_sessions_were_recorded_are_filled_in(tmp
     assert "attempt 2/2 session 2" in shown
 
 
-class Terminal:
-    """`rackval` in a pseudo-terminal, as a technician runs it: what it printed so far, keys typed to it."""
-
-    def __init__(self, args: list[str], cwd: Path) -> None:
-        import os
-        import pty
-
-        self.master, slave = pty.openpty()
-        self.proc = subprocess.Popen(args, cwd=cwd, stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
-                                     env={**os.environ, "COLUMNS": "160", "TERM": "xterm"})
-        os.close(slave)
-        self.seen = ""
-
-    def read(self) -> str:
-        import os
-        import select
-
-        while select.select([self.master], [], [], 0.05)[0]:
-            try:
-                chunk = os.read(self.master, 65536)
-            except OSError:  # the process closed the terminal
-                break
-            if not chunk:
-                break
-            self.seen += chunk.decode("utf-8", "replace")
-        return self.seen
-
-    def type(self, line: str) -> None:
-        import os
-
-        os.write(self.master, (line + "\r").encode())
-
-
 def test_the_resuming_operator_typed_at_the_terminal_is_recorded(tmp_path: Path, root: Path) -> None:
     """Session 1 (alice) is stopped by the operator's Ctrl-C; `rackval run --resume` in a terminal asks who
     is resuming; bob types his id: the run continues and bob is on record as session 2's operator."""
-    from conftest import wait_for
     from ctrl_c_fault import ctrl_c_at
+    from terminal_session import rackval_in_pty, screen_text
 
     plan = str(root / "tests" / "plans" / "mini_probe.yaml")
     first = subprocess.run([*CLI, "run", plan, "--sim", "--seed", "4", "--fault", str(ctrl_c_at(tmp_path, 900)),
@@ -309,17 +277,17 @@ def test_the_resuming_operator_typed_at_the_terminal_is_recorded(tmp_path: Path,
     assert first.returncode == 3, first.stdout + first.stderr
     con = sqlite3.connect(tmp_path / "runs" / "results.db")
     (run_id,) = con.execute("select id from runs").fetchone()
-    term = Terminal([*CLI, "run", "--resume", run_id], tmp_path)
+    # a pty that is the process's controlling terminal, as a technician's is: questions go to /dev/tty
+    child = rackval_in_pty(["run", "--resume", run_id], tmp_path)
     try:
-        wait_for(lambda: "operator id:" in term.read(), "the operator id question", ceiling_s=120)
-        term.type("bob")
-        wait_for(lambda: term.read() and term.proc.poll() is not None, "the resumed run's end", ceiling_s=300)
-        term.read()
+        child.expect("operator id:")
+        child.sendline("bob")
+        child.expect(pexpect.EOF)
     finally:
-        term.proc.kill()
-        term.proc.wait()
-    assert term.proc.returncode in (0, 1), term.seen[-3000:]
-    assert "results in" in term.seen
+        child.close(force=True)
+    seen = screen_text(child)
+    assert child.exitstatus in (0, 1), seen[-3000:]
+    assert "results in" in seen
     assert con.execute("select number, operator from sessions order by number").fetchall() == [(1, "alice"), (2, "bob")]
     shown = _cli("results", "show", run_id, "--store", f"sqlite:///{tmp_path / 'runs' / 'results.db'}")
     assert "session 2: operator bob" in shown and "operator: alice, bob" in shown
