@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from timeouts import ANSWERED_S
 from pysnmp.hlapi.v3arch.asyncio import (
     CommunityData,
     ContextData,
@@ -25,6 +24,7 @@ from pysnmp.hlapi.v3arch.asyncio import (
     set_cmd,
     walk_cmd,
 )
+from timeouts import ANSWERED_S
 
 from harness.clock import VirtualClock
 from harness.config.profile import load_profile

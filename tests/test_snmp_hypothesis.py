@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from timeouts import ANSWERED_S
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pyasn1.type import univ
 from pysnmp.proto import rfc1902, rfc1905
+from timeouts import ANSWERED_S
 
 from harness.clock import VirtualClock
 from harness.config.profile import load_profile
